@@ -1,0 +1,81 @@
+# The project's vocabulary. Every target creates what it needs (venv, migrations, demo data).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+VAR_DIR ?= $(CURDIR)/var
+export VAR_DIR
+# Where `make test` finds the services for its second pass (skipped when they do not answer).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379
+SERVICES_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL)/0 CACHE_URL=$(TEST_REDIS_URL)/1
+
+.PHONY: setup run worker web serve migrate demo test test-embedded test-services lint format browsers clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py demo_data
+
+# The whole app on the embedded default: web on 127.0.0.1:$(PORT) and a worker; Ctrl-C stops both.
+run: demo
+	@echo "Remix is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web and worker)"
+	@trap 'kill $$worker $$web 2>/dev/null; wait' INT TERM EXIT; \
+	$(VENV)/bin/celery -A socialapp worker -Q default,remix --concurrency 1 --loglevel WARNING & worker=$$!; \
+	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload & web=$$!; \
+	wait -n $$worker $$web
+
+worker: migrate
+	$(VENV)/bin/celery -A socialapp worker -Q default,remix --loglevel INFO
+
+web: migrate
+	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+
+# Production-style web server (gunicorn); static files are served by whitenoise.
+serve: migrate
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(VENV)/bin/gunicorn socialapp.wsgi --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2} --access-logfile -
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy socialapp tests
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Debian's Chromium for the Playwright tests (Playwright cannot download its own browsers here).
+browsers:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+
+# Lint, the suite on the embedded default, then again on PostgreSQL + Redis where they answer.
+test: setup browsers lint test-embedded test-services
+
+test-embedded: setup
+	VAR_DIR=$(VAR_DIR)/test $(PY) -m pytest
+
+test-services: setup
+	@if $(SERVICES_ENV) VAR_DIR=$(VAR_DIR)/test-services $(PY) manage.py check_services; then \
+	  echo "== second pass: PostgreSQL + Redis"; \
+	  $(SERVICES_ENV) VAR_DIR=$(VAR_DIR)/test-services $(PY) -m pytest; \
+	else echo "== PostgreSQL/Redis do not answer: second pass skipped"; fi
+
+clean:
+	rm -rf $(VAR_DIR)/test $(VAR_DIR)/test-services $(VAR_DIR)/screenshots

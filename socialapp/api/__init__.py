@@ -1,0 +1,1 @@
+"""The REST API of the social core (DRF): the contract in DESIGN.md."""

@@ -1,0 +1,60 @@
+"""Every API error is ``{"code": ..., "detail": ...}`` with a stable code and a sentence.
+
+Validation errors add ``errors`` (field → messages). Unexpected exceptions still become a
+500 from Django, but nothing a client can cause should reach that path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """An error with a stable code chosen by the view: ``raise ApiError("invalid_media", "...", 400)``."""
+
+    def __init__(self, code: str, detail: str, status_code: int = status.HTTP_400_BAD_REQUEST, **extra: Any) -> None:
+        super().__init__(detail=detail, code=code)
+        self.status_code = status_code
+        self.code = code
+        self.extra = extra
+
+
+_CODES = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "rate_limited",
+    exceptions.ParseError: "parse_error",
+    exceptions.ValidationError: "invalid",
+}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApiError):
+        return Response({"code": exc.code, "detail": str(exc.detail), **exc.extra}, status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        first = next(iter(errors.values()), ["Invalid input."])
+        message = first[0] if isinstance(first, list) and first else str(first)
+        response.data = {"code": code, "detail": str(message), "errors": errors}
+    else:
+        response.data = {"code": code, "detail": str(getattr(exc, "detail", exc))}
+    return response

@@ -1,0 +1,255 @@
+"""API views: validate input, call a service or selector, serialize the result.
+
+Object-level rule everywhere: an object the caller may not see is a 404 (nothing leaks
+about what exists); one they may see but not change is a 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularSwaggerSplitView
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from .. import selectors, services
+from ..models import Comment, Post, User
+from ..uploads import MediaRejected
+from . import serializers as s
+from .errors import ApiError
+from .pagination import OldestFirstCursorPagination
+
+ERROR = inline_serializer("Error", {"code": serializers.CharField(), "detail": serializers.CharField()})
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ERROR) for code in codes}
+
+
+class RegisterView(APIView):
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[type] = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=s.RegisterSerializer, responses={201: s.RegisteredSerializer, **_errors(400, 429)})
+    def post(self, request: Request) -> Response:
+        data = s.RegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user = services.user_register(**data.validated_data)
+        except services.UsernameTaken:
+            raise ApiError("username_taken", "That username is taken.") from None
+        except DjangoValidationError as exc:
+            raise ApiError("weak_password", " ".join(exc.messages)) from None
+        return Response(s.RegisteredSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenView(APIView):
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[type] = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=s.TokenRequestSerializer, responses={200: s.TokenSerializer, **_errors(400, 429)})
+    def post(self, request: Request) -> Response:
+        data = s.TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request._request, **data.validated_data)
+        if user is None:
+            raise ApiError("invalid_credentials", "Unable to log in with that username and password.")
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class TokenRevokeView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None, **_errors(401)})
+    def delete(self, request: Request) -> Response:
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: s.MeSerializer, **_errors(401)})
+    def get(self, request: Request) -> Response:
+        return Response(s.MeSerializer(request.user).data)
+
+    @extend_schema(request=s.MeSerializer, responses={200: s.MeSerializer, **_errors(400, 401)})
+    def patch(self, request: Request) -> Response:
+        data = s.MeSerializer(request.user, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.profile_update(user=request.user, **data.validated_data.get("profile", {}))
+        request.user.refresh_from_db()
+        return Response(s.MeSerializer(request.user).data)
+
+
+class UserDetailView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: s.UserProfileSerializer, **_errors(404)})
+    def get(self, request: Request, username: str) -> Response:
+        try:
+            user = selectors.user_with_counts(username=username, viewer=request.user)
+        except User.DoesNotExist:
+            raise ApiError("not_found", "No such user.", status.HTTP_404_NOT_FOUND) from None
+        return Response(s.UserProfileSerializer(user).data)
+
+
+class FollowView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    def _followee(self, username: str) -> User:
+        return get_object_or_404(User, username=username, is_active=True)
+
+    @extend_schema(
+        request=None, responses={201: s.FollowStateSerializer, 200: s.FollowStateSerializer, **_errors(400, 401, 404)}
+    )
+    def post(self, request: Request, username: str) -> Response:
+        followee = self._followee(username)
+        try:
+            created = services.follow(follower=request.user, followee=followee)
+        except services.CannotFollowSelf:
+            raise ApiError("cannot_follow_self", "You cannot follow yourself.") from None
+        return Response(
+            {"username": followee.username, "following": True},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(request=None, responses={204: None, **_errors(401, 404)})
+    def delete(self, request: Request, username: str) -> Response:
+        services.unfollow(follower=request.user, followee=self._followee(username))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PostListView(generics.ListAPIView):
+    """The feed, newest first (``?following=true`` for accounts you follow, ``?author=`` for one user)."""
+
+    serializer_class = s.PostSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = "uploads"
+
+    def get_throttles(self) -> list[Any]:
+        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+
+    def get_queryset(self) -> Any:
+        following = self.request.query_params.get("following", "").lower() in {"1", "true", "yes"}
+        return selectors.feed_for(
+            user=self.request.user, following_only=following, author=self.request.query_params.get("author")
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("following", bool, description="Only posts of accounts you follow."),
+            OpenApiParameter("author", str, description="Only posts of this username."),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=s.PostCreateSerializer, responses={201: s.PostSerializer, **_errors(400, 401, 413, 429)})
+    def post(self, request: Request) -> Response:
+        # Refuse an oversized body before reading it, from the declared length alone.
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        limit = max(settings.MAX_VIDEO_BYTES, settings.MAX_IMAGE_BYTES)
+        if declared > limit + 1024 * 1024:
+            raise ApiError("invalid_media", f"The file is larger than {limit // (1024 * 1024)} MB.", 413)
+        data = s.PostCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            post = services.post_create(
+                author=request.user,
+                upload=data.validated_data["media"],
+                caption=data.validated_data["caption"],
+                allow_remix=data.validated_data["allow_remix"],
+            )
+        except MediaRejected as exc:
+            raise ApiError(exc.code, exc.detail, exc.status) from None
+        return Response(s.PostSerializer(post, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class PostDetailView(APIView):
+    def _post(self, request: Request, pk: int) -> Post:
+        return get_object_or_404(selectors.post_list_visible_to(user=request.user), pk=pk)
+
+    @extend_schema(responses={200: s.PostSerializer, **_errors(404)})
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(s.PostSerializer(self._post(request, pk), context={"request": request}).data)
+
+    @extend_schema(request=s.PostUpdateSerializer, responses={200: s.PostSerializer, **_errors(400, 401, 403, 404)})
+    def patch(self, request: Request, pk: int) -> Response:
+        post = self._post(request, pk)
+        data = s.PostUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        post = services.post_update(post=post, actor=request.user, **data.validated_data)
+        return Response(s.PostSerializer(post, context={"request": request}).data)
+
+    @extend_schema(responses={204: None, **_errors(401, 403, 404)})
+    def delete(self, request: Request, pk: int) -> Response:
+        services.post_delete(post=self._post(request, pk), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CommentListView(generics.ListAPIView):
+    """Comments under a post, oldest first."""
+
+    serializer_class = s.CommentSerializer
+    pagination_class = OldestFirstCursorPagination
+
+    def _post(self) -> Post:
+        return get_object_or_404(selectors.post_list_visible_to(user=self.request.user), pk=self.kwargs["pk"])
+
+    def get_queryset(self) -> Any:
+        return selectors.comment_list_for(post=self._post(), user=self.request.user)
+
+    @extend_schema(request=s.CommentCreateSerializer, responses={201: s.CommentSerializer, **_errors(400, 401, 404)})
+    def post(self, request: Request, pk: int) -> Response:
+        post = self._post()
+        data = s.CommentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = services.comment_create(post=post, author=request.user, text=data.validated_data["text"])
+        return Response(s.CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+class CommentDetailView(APIView):
+    @extend_schema(responses={200: s.CommentSerializer, **_errors(404)})
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(s.CommentSerializer(self._comment(request, pk)).data)
+
+    @extend_schema(responses={204: None, **_errors(401, 403, 404)})
+    def delete(self, request: Request, pk: int) -> Response:
+        services.comment_delete(comment=self._comment(request, pk), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _comment(self, request: Request, pk: int) -> Comment:
+        visible_posts = selectors.post_list_visible_to(user=request.user)
+        return get_object_or_404(
+            Comment.objects.select_related("post", "author", "author__profile").filter(post__in=visible_posts), pk=pk
+        )
+
+
+@extend_schema(exclude=True)
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI from the sidecar package (no CDN); its script is a separate file, so CSP holds."""
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().get(request, *args, **kwargs)
+        # Swagger UI sets inline style attributes and data: icons; scripts stay 'self' only.
+        response["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "object-src 'none'; frame-ancestors 'none'"
+        )
+        return response

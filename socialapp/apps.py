@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SocialappConfig(AppConfig):
+    name = "socialapp"
+    verbose_name = "Social"

@@ -1,0 +1,176 @@
+"""Services: every write of the social core goes through one of these functions.
+
+Views (API and browser) validate input, call a service and render the result; no business
+rule lives in a serializer, a model's ``save()`` or a signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from .models import Comment, Follow, Post, Profile, User
+from .uploads import validated_upload
+
+logger = logging.getLogger(__name__)
+
+
+class UsernameTaken(Exception):
+    """The username is already in use (compared case-insensitively)."""
+
+
+def user_register(*, username: str, password: str, email: str = "") -> User:
+    """Create an account and its profile.
+
+    Raises ``UsernameTaken`` if the name exists in any letter case, and Django's
+    ``ValidationError`` if the password fails the configured validators.
+    """
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise UsernameTaken(username)
+        user = User(username=username, email=email)
+        validate_password(password, user=user)
+        user.set_password(password)
+        try:
+            user.save()
+        except IntegrityError as exc:  # a concurrent sign-up took the name between the check and the insert
+            raise UsernameTaken(username) from exc
+        Profile.objects.create(user=user)
+    return user
+
+
+def profile_update(*, user: User, display_name: str | None = None, bio: str | None = None) -> Profile:
+    """Change what a user shows on their page; fields left ``None`` are kept."""
+    profile, _ = Profile.objects.get_or_create(user=user)
+    if display_name is not None:
+        profile.display_name = display_name
+    if bio is not None:
+        profile.bio = bio
+    profile.save()
+    return profile
+
+
+class CannotFollowSelf(Exception):
+    """A user tried to follow themselves."""
+
+
+def follow(*, follower: User, followee: User) -> bool:
+    """Make ``follower`` follow ``followee``. Idempotent; returns True if a follow was created."""
+    if follower.pk == followee.pk:
+        raise CannotFollowSelf()
+    _, created = Follow.objects.get_or_create(follower=follower, followee=followee)
+    return created
+
+
+def unfollow(*, follower: User, followee: User) -> bool:
+    """Stop following. Idempotent; returns True if a follow was removed."""
+    deleted, _ = Follow.objects.filter(follower=follower, followee=followee).delete()
+    return deleted > 0
+
+
+def post_create(*, author: User, upload: UploadedFile, caption: str = "", allow_remix: bool | None = None) -> Post:
+    """Validate an upload by its content and create the post.
+
+    Raises ``uploads.MediaRejected`` for bad media. Guarantees that on any failure no post
+    row and no stored file remain: files are written before the row inside one transaction
+    and deleted again if anything after them fails.
+    """
+    saved: list[str] = []
+    try:
+        with validated_upload(upload) as media, transaction.atomic():
+            token = secrets.token_urlsafe(16)
+            with media.media_path.open("rb") as fh:
+                media_name = default_storage.save(f"posts/{token}{media.media_ext}", File(fh))
+            saved.append(media_name)
+            with media.poster_path.open("rb") as fh:
+                poster_name = default_storage.save(f"posts/{token}-poster.jpg", File(fh))
+            saved.append(poster_name)
+            post = Post.objects.create(
+                author=author,
+                media_type=media.media_type,
+                media=media_name,
+                poster=poster_name,
+                media_content_type=media.content_type,
+                caption=caption,
+                duration=media.duration,
+                width=media.width,
+                height=media.height,
+                video_codec=media.video_codec,
+                size_bytes=media.size_bytes,
+                allow_remix=bool(allow_remix),
+            )
+    except BaseException:
+        for name in saved:
+            default_storage.delete(name)
+        raise
+    logger.info("post %s created by %s (%s, %d bytes)", post.pk, author.pk, post.media_type, post.size_bytes)
+    return post
+
+
+def post_update(*, post: Post, actor: User, caption: str | None = None, allow_remix: bool | None = None) -> Post:
+    """Change a post's caption or remix toggle. Only its author may; raises ``PermissionDenied``."""
+    if post.author_id != actor.pk:
+        raise PermissionDenied("Only the author can edit this post.")
+    fields = ["updated_at"]
+    if caption is not None:
+        post.caption = caption
+        fields.append("caption")
+    if allow_remix is not None:
+        post.allow_remix = allow_remix
+        fields.append("allow_remix")
+    post.save(update_fields=fields)
+    return post
+
+
+def _delete_files_on_commit(*names: str) -> None:
+    def delete() -> None:
+        for name in names:
+            if name:
+                default_storage.delete(name)
+
+    transaction.on_commit(delete)
+
+
+def post_delete(*, post: Post, actor: User) -> None:
+    """Delete a post, its comments and its stored files. Only its author may; raises ``PermissionDenied``."""
+    if post.author_id != actor.pk:
+        raise PermissionDenied("Only the author can delete this post.")
+    post_remove(post=post)
+
+
+def post_remove(*, post: Post) -> None:
+    """Delete a post, its comments and its stored files with no permission check (moderation, admin)."""
+    with transaction.atomic():
+        # Files go only once the rows are gone for good; a rolled-back delete keeps them.
+        _delete_files_on_commit(post.media.name, post.poster.name)
+        post.delete()
+
+
+def comment_create(*, post: Post, author: User, text: str) -> Comment:
+    """Add a text comment and keep the post's cached comment count in step."""
+    with transaction.atomic():
+        comment = Comment.objects.create(post=post, author=author, text=text)
+        Post.objects.filter(pk=post.pk).update(comment_count=F("comment_count") + 1)
+    return comment
+
+
+def comment_delete(*, comment: Comment, actor: User) -> None:
+    """Delete a comment. Its author or the post's author may; raises ``PermissionDenied``."""
+    if actor.pk not in (comment.author_id, comment.post.author_id):
+        raise PermissionDenied("Only the comment's author or the post's author can delete it.")
+    comment_remove(comment=comment)
+
+
+def comment_remove(*, comment: Comment) -> None:
+    """Delete a comment with no permission check (moderation, admin), keeping the count in step."""
+    with transaction.atomic():
+        comment.delete()
+        Post.objects.filter(pk=comment.post_id, comment_count__gt=0).update(comment_count=F("comment_count") - 1)

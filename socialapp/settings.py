@@ -1,0 +1,268 @@
+"""Settings for the Remix project, read from the environment in this one place.
+
+The embedded default (no environment at all) needs no services: SQLite, media and the
+Celery filesystem broker all live under ``VAR_DIR`` (default ``var/``). ``DATABASE_URL``
+and ``CELERY_BROKER_URL`` switch to PostgreSQL and Redis. ``DJANGO_ENV=production``
+turns on the deploy hardening and refuses to start with a default secret key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+# Where all local state lives: SQLite, the filesystem broker, media, models, certificates.
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+
+# "development" (the embedded default) or "production" (deploy hardening, real secrets required).
+DJANGO_ENV = env.str("DJANGO_ENV", default="development")
+if DJANGO_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(f"DJANGO_ENV must be 'development' or 'production', not {DJANGO_ENV!r}")
+PRODUCTION = DJANGO_ENV == "production"
+
+# The embedded default's key; production refuses to start with it (or with none).
+_DEVELOPMENT_SECRET_KEY = "django-insecure-remix-development-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default=_DEVELOPMENT_SECRET_KEY)
+if PRODUCTION and (
+    SECRET_KEY == _DEVELOPMENT_SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50
+):
+    raise ImproperlyConfigured(
+        "DJANGO_ENV=production needs SECRET_KEY set to a random value of at least 50 characters "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+    )
+
+# Debug pages never in production, whatever the environment says.
+DEBUG = env.bool("DEBUG", default=False) and not PRODUCTION
+
+# Host names this site answers to (comma-separated).
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ENV=production needs ALLOWED_HOSTS.")
+
+# Origins trusted for CSRF on unsafe requests (https://example.com, comma-separated).
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "socialapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "socialapp.middleware.ContentSecurityPolicyMiddleware",
+    "socialapp.middleware.ServiceUnavailableMiddleware",
+]
+
+ROOT_URLCONF = "socialapp.urls"
+WSGI_APPLICATION = "socialapp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# The database: SQLite under VAR_DIR by default, e.g. postgres://user@127.0.0.1:5432/remix in production.
+# (An empty variable counts as unset, so `DATABASE_URL= make test` means the embedded default.)
+DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# Seconds a database connection is kept open between requests (0 closes it after each request).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web and worker processes read while the other writes; the timeout rides out a writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The cache (throttling, cached counts): local memory by default, e.g. redis://127.0.0.1:6379/1.
+CACHES = {"default": env.cache_url_config(env.str("CACHE_URL", default="") or "locmemcache://")}
+
+AUTH_USER_MODEL = "socialapp.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Fast hashing makes the test suite quick; never set this in production.
+if env.bool("FAST_PASSWORD_HASHER", default=False) and not PRODUCTION:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "feed"
+LOGOUT_REDIRECT_URL = "feed"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    # Uploaded media: the local filesystem under VAR_DIR/media, or any Django storage
+    # (e.g. storages.backends.s3.S3Storage with django-storages installed).
+    "default": {
+        "BACKEND": env.str("MEDIA_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env.json("MEDIA_STORAGE_OPTIONS", default={}),
+    },
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage",
+    },
+}
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = env.str("MEDIA_URL", default="/media/")
+# Whether Django itself serves MEDIA_ROOT (the embedded default); off when a CDN or S3 serves media.
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+# Uploads: request bodies above this many bytes are spooled to disk, never held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
+FILE_UPLOAD_PERMISSIONS = 0o644
+# Largest accepted video upload in bytes (413 above it).
+MAX_VIDEO_BYTES = env.int("MAX_VIDEO_BYTES", default=200 * 1024 * 1024)
+# Largest accepted image upload in bytes (413 above it).
+MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=25 * 1024 * 1024)
+# Longest accepted video in seconds.
+MAX_VIDEO_SECONDS = env.float("MAX_VIDEO_SECONDS", default=180.0)
+# Largest accepted width or height of a video, in pixels.
+MAX_VIDEO_SIDE = env.int("MAX_VIDEO_SIDE", default=4096)
+# Largest accepted image, in pixels (width x height); larger is treated as a decompression bomb.
+MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
+
+# Celery: kombu's filesystem transport under VAR_DIR by default, e.g. redis://127.0.0.1:6379/0 in production.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    # Seconds before a message that was delivered but not acknowledged is delivered again.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = {
+    "default": {"exchange": "default", "routing_key": "default"},
+    # The GPU queue: a GPU worker consumes only this one.
+    "remix": {"exchange": "remix", "routing_key": "remix"},
+}
+# Everything the remix feature enqueues goes to the GPU queue.
+CELERY_TASK_ROUTES = {"remix.tasks.*": {"queue": "remix", "routing_key": "remix"}}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+# Jobs are rows with a status machine: a message is acknowledged after its task ran, so a killed
+# worker's message is delivered again and the row makes the redelivery harmless.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Every folder of local state exists before anything writes to it.
+for _folder in (
+    VAR_DIR / "tmp",
+    VAR_DIR / "media",
+    STATIC_ROOT,
+    *(VAR_DIR / "broker" / n for n in ("queue", "processed", "control")),
+):
+    _folder.mkdir(parents=True, exist_ok=True)
+
+# DRF: token or session auth, {"code", "detail"} errors, cursor pagination.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_PAGINATION_CLASS": "socialapp.api.pagination.NewestFirstCursorPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "socialapp.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        # Sign-ups and token requests per client IP.
+        "auth": env.str("AUTH_THROTTLE_RATE", default="30/minute"),
+        # Uploads per user.
+        "uploads": env.str("UPLOAD_THROTTLE_RATE", default="60/hour"),
+    },
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Remix API",
+    "DESCRIPTION": "Posts, comments, follows and consent-first AI remixes.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # check --deploy fails on any schema warning, so the contract stays exact.
+    "ENABLE_DJANGO_DEPLOY_CHECK": True,
+}
+
+# Security headers, everywhere; the HTTPS-only ones in production.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if PRODUCTION:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Seconds browsers remember to use HTTPS only.
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}

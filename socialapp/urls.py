@@ -1,0 +1,29 @@
+"""URLs: browser pages, the REST API under /api/, admin, media and /healthz."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import health, media, views
+
+urlpatterns = [
+    path("", views.feed, name="feed"),
+    path("p/<int:pk>/", views.post_detail, name="post-detail"),
+    path("p/<int:pk>/comment/", views.comment_create, name="post-comment"),
+    path("p/<int:pk>/delete/", views.post_delete, name="post-delete"),
+    path("c/<int:pk>/delete/", views.comment_delete, name="comment-delete"),
+    path("upload/", views.upload, name="upload"),
+    path("u/<str:username>/", views.user_detail, name="user-detail"),
+    path("u/<str:username>/follow/", views.follow_toggle, name="user-follow"),
+    path("settings/", views.account_settings, name="settings"),
+    path("signup/", views.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/", include("socialapp.api.urls")),
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+]
+
+if settings.SERVE_MEDIA:
+    urlpatterns.append(path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media.serve_media, name="media"))

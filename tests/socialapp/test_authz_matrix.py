@@ -1,0 +1,196 @@
+"""Every API operation × {owner, follower, other user, staff, anonymous}: who gets what.
+
+The operations are read from the URL conf, so a new endpoint fails this test until its
+row is added to ``EXPECTED``. A denied write must leave the object as it was.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+from rest_framework.views import APIView
+
+from socialapp.models import Comment, Follow, Post
+from tests.conftest import client_for
+from tests.factories import CommentFactory, FollowFactory, PostFactory, UserFactory, jpeg_upload
+
+ROLES = ("owner", "follower", "other", "staff", "anonymous")
+WRITE_METHODS = ("post", "put", "patch", "delete")
+
+
+@dataclass
+class World:
+    clients: dict[str, APIClient]
+    post: Post
+    comment: Comment  # written by the follower under the owner's post
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    owner = UserFactory(username="owner")
+    follower = UserFactory(username="follower")
+    other = UserFactory(username="other")
+    staff = UserFactory(username="staff", is_staff=True)
+    FollowFactory(follower=follower, followee=owner)
+    post = PostFactory(author=owner, caption="the owner's post")
+    comment = CommentFactory(post=post, author=follower, text="nice")
+    clients = {"owner": client_for(owner), "follower": client_for(follower), "other": client_for(other)}
+    clients["staff"] = client_for(staff)
+    clients["anonymous"] = APIClient()
+    return World(clients=clients, post=post, comment=comment)
+
+
+def _api_operations() -> list[tuple[str, str, type[APIView]]]:
+    """(url name, method, view class) for every API route and every method its view implements."""
+    found: list[tuple[str, str, type[APIView]]] = []
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern) and (prefix + str(pattern.pattern)).startswith("api/"):
+                view_class = getattr(pattern.callback, "cls", None) or getattr(pattern.callback, "view_class", None)
+                assert view_class is not None, f"{pattern.name} is not a class-based API view"
+                for method in ("get", "post", "put", "patch", "delete"):
+                    if hasattr(view_class, method):
+                        found.append((pattern.name, method, view_class))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+# (url name, method) → {role: expected status}; "*" is every role not listed.
+EXPECTED: dict[tuple[str, str], dict[str, int]] = {
+    ("api-register", "post"): {"*": 201},
+    ("api-token", "post"): {"*": 400},  # wrong password for everyone: no account is special
+    ("api-token-revoke", "delete"): {"anonymous": 401, "*": 204},
+    ("api-me", "get"): {"anonymous": 401, "*": 200},
+    ("api-me", "patch"): {"anonymous": 401, "*": 200},
+    ("api-user", "get"): {"*": 200},
+    ("api-follow", "post"): {"anonymous": 401, "owner": 400, "follower": 200, "*": 201},
+    ("api-follow", "delete"): {"anonymous": 401, "*": 204},
+    ("api-posts", "get"): {"*": 200},
+    ("api-posts", "post"): {"anonymous": 401, "*": 201},
+    ("api-post", "get"): {"*": 200},
+    ("api-post", "patch"): {"anonymous": 401, "owner": 200, "*": 403},
+    ("api-post", "delete"): {"anonymous": 401, "owner": 204, "*": 403},
+    ("api-post-comments", "get"): {"*": 200},
+    ("api-post-comments", "post"): {"anonymous": 401, "*": 201},
+    ("api-comment", "get"): {"*": 200},
+    ("api-comment", "delete"): {"anonymous": 401, "owner": 204, "follower": 204, "*": 403},
+    ("api-schema", "get"): {"*": 200},
+    ("api-docs", "get"): {"*": 200},
+}
+
+
+def _url(name: str, world: World) -> str:
+    urls = {
+        "api-register": "/api/auth/register/",
+        "api-token": "/api/auth/token/",
+        "api-token-revoke": "/api/auth/token/revoke/",
+        "api-me": "/api/me/",
+        "api-user": "/api/users/owner/",
+        "api-follow": "/api/users/owner/follow/",
+        "api-posts": "/api/posts/",
+        "api-post": f"/api/posts/{world.post.pk}/",
+        "api-post-comments": f"/api/posts/{world.post.pk}/comments/",
+        "api-comment": f"/api/comments/{world.comment.pk}/",
+        "api-schema": "/api/schema/",
+        "api-docs": "/api/docs/",
+    }
+    return urls[name]
+
+
+def _body(name: str, method: str, role: str) -> tuple[dict[str, Any], str | None]:
+    if name == "api-register":
+        return {"username": f"new-{role}", "password": "a long passphrase 42"}, "json"
+    if name == "api-token":
+        return {"username": "owner", "password": "not the password"}, "json"
+    if name == "api-posts" and method == "post":
+        return {"media": jpeg_upload(), "caption": f"by {role}"}, "multipart"
+    if name == "api-post":
+        return {"caption": f"edited by {role}"}, "json"
+    if name == "api-post-comments":
+        return {"text": f"comment by {role}"}, "json"
+    if name == "api-me":
+        return {"bio": f"bio of {role}"}, "json"
+    return {}, None
+
+
+def test_every_api_operation_has_an_expectation() -> None:
+    operations = {(name, method) for name, method, _ in _api_operations()}
+    assert operations == set(EXPECTED), "add the new operation's row to EXPECTED"
+
+
+def _snapshot(world: World) -> tuple[Any, ...]:
+    post = Post.objects.filter(pk=world.post.pk).values("caption", "allow_remix", "author_id").first()
+    return post, Comment.objects.filter(pk=world.comment.pk).exists(), Follow.objects.count()
+
+
+@pytest.mark.parametrize(("operation", "role"), list(itertools.product(sorted(EXPECTED), ROLES)), ids=str)
+def test_authorization_matrix(world: World, operation: tuple[str, str], role: str) -> None:
+    name, method = operation
+    expected = EXPECTED[operation].get(role, EXPECTED[operation].get("*"))
+    body, fmt = _body(name, method, role)
+    before = _snapshot(world)
+
+    response = (
+        getattr(world.clients[role], method)(_url(name, world), body, format=fmt)
+        if fmt
+        else getattr(world.clients[role], method)(_url(name, world))
+    )
+
+    assert response.status_code == expected, (role, name, method, response.status_code, response.content[:300])
+    if response.status_code >= 400 and response.headers.get("Content-Type", "").startswith("application/json"):
+        assert set(response.json()) >= {"code", "detail"}
+    if response.status_code in (401, 403) and method in WRITE_METHODS:
+        assert _snapshot(world) == before, "a denied write changed something"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("method", ["put"])
+def test_unimplemented_methods_are_refused(world: World, role: str, method: str) -> None:
+    for name in {name for name, _ in EXPECTED}:
+        response = getattr(world.clients[role], method)(_url(name, world), {}, format="json")
+        assert response.status_code in (401, 403, 405), (name, role, response.status_code)
+
+
+@pytest.mark.parametrize("role", ["owner", "other", "anonymous"])
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_missing_objects_are_404_for_everyone(world: World, role: str, method: str) -> None:
+    """Another user's missing post and a missing post read the same: nothing leaks what exists."""
+    missing = world.post.pk + 1000
+    response = getattr(world.clients[role], method)(f"/api/posts/{missing}/", {}, format="json")
+    assert response.status_code == (401 if role == "anonymous" and method != "get" else 404)
+
+
+def test_read_only_fields_cannot_be_assigned(world: World) -> None:
+    """Mass assignment: a PATCH naming read-only fields changes only what may be changed."""
+    intruder = UserFactory(username="intruder")
+    response = world.clients["owner"].patch(
+        f"/api/posts/{world.post.pk}/",
+        {
+            "caption": "new caption",
+            "author": intruder.pk,
+            "id": 999,
+            "media_type": "image",
+            "media_url": "https://evil.example/x.mp4",
+            "width": 1,
+            "comment_count": 1000,
+            "created_at": "2000-01-01T00:00:00Z",
+        },
+        format="json",
+    )
+    assert response.status_code == 200
+    post = Post.objects.get(pk=world.post.pk)
+    assert (post.caption, post.author.username, post.width, post.comment_count) == ("new caption", "owner", 64, 1)
+    assert post.created_at.year > 2000
+    me = world.clients["other"].patch("/api/me/", {"username": "owner2", "is_staff": True, "id": 1}, format="json")
+    assert me.status_code == 200
+    assert me.json()["username"] == "other"
+    assert not UserFactory._meta.model.objects.get(username="other").is_staff
