@@ -1,0 +1,134 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright (sync API) against pytest-django's live server.
+
+Every page a test opens collects console errors, uncaught exceptions and CSP violations; a test calls
+``page.assert_clean()`` after each page to prove the page ran without any (the CSP allows no inline
+script or style, so a template that slips one in fails here).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls tests make next to it are
+# still plain synchronous calls, so Django's async-safety guard would only get in the way.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+# Injected before any page script: Chromium logs most CSP refusals to the console, and this makes
+# sure every one of them (including ones from attributes and styles) reaches it as an error.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${where}`);
+});
+"""
+_FAILED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
+
+
+@dataclass
+class BrowserPage:
+    """A Playwright page plus what went wrong on it since the last ``assert_clean``."""
+
+    page: Any  # playwright.sync_api.Page
+    base_url: str
+    screenshot_dir: Path
+    problems: list[str] = field(default_factory=list)
+
+    def goto(self, path: str) -> Any:
+        return self.page.goto(self.base_url + path)
+
+    def url_path(self) -> str:
+        return self.page.url.removeprefix(self.base_url)
+
+    def assert_clean(self, *, allow_statuses: tuple[int, ...] = ()) -> None:
+        """No console error, page error or CSP violation since the last call.
+
+        ``allow_statuses``: a page that is *meant* to answer e.g. 400 (a form with errors) makes
+        Chromium log "Failed to load resource … 400"; that one line is expected, nothing else is.
+        """
+        problems = [
+            p for p in self.problems if not ((m := _FAILED_LOAD.search(p)) and int(m.group(1)) in allow_statuses)
+        ]
+        self.problems.clear()
+        assert problems == [], f"browser reported problems on {self.page.url}: {problems}"
+
+    def screenshot(self, name: str) -> Path:
+        path = self.screenshot_dir / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def screenshot_dir() -> Path:
+    folder = Path(settings.VAR_DIR) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def open_page(chromium: Any, live_server: Any, screenshot_dir: Path) -> Iterator[Callable[..., BrowserPage]]:
+    """Open a page in a fresh browser context (its own cookies: one context per person)."""
+    contexts: list[Any] = []
+
+    def open_(*, viewport: tuple[int, int] = (1280, 900), javascript: bool = True) -> BrowserPage:
+        context = chromium.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]}, java_script_enabled=javascript
+        )
+        context.set_default_timeout(10_000)
+        context.add_init_script(_REPORT_CSP_VIOLATIONS)
+        contexts.append(context)
+        page = context.new_page()
+        browser_page = BrowserPage(page=page, base_url=live_server.url, screenshot_dir=screenshot_dir)
+        page.on(
+            "console",
+            lambda msg: (
+                browser_page.problems.append(f"console {msg.type}: {msg.text} ({msg.location.get('url')})")
+                if msg.type == "error"
+                else None
+            ),
+        )
+        page.on("pageerror", lambda exc: browser_page.problems.append(f"page error: {exc}"))
+        # Accept the data-confirm dialogs; a test that wants to refuse one registers its own handler.
+        page.on("dialog", lambda dialog: dialog.accept())
+        return browser_page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def sample_video(tmp_path: Path) -> Path:
+    """A real two-second H.264 MP4, drawn frame by frame (nothing downloaded)."""
+    from socialapp.demo_media import make_video
+
+    return make_video(tmp_path / "sunset.mp4", seconds=2, size=(320, 180))
