@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils._os import safe_join
 from django.views.decorators.http import require_safe
 
@@ -28,7 +29,7 @@ _MAX_RANGE_BYTES = 8 * 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _harden(response: HttpResponse, content_type: str) -> HttpResponse:
+def _harden(response: HttpResponseBase, content_type: str) -> HttpResponseBase:
     response["Content-Type"] = content_type
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
@@ -39,7 +40,7 @@ def _harden(response: HttpResponse, content_type: str) -> HttpResponse:
 
 
 @require_safe
-def serve_media(request: HttpRequest, path: str) -> HttpResponse:
+def serve_media(request: HttpRequest, path: str) -> HttpResponseBase:
     content_type = SERVED_TYPES.get(Path(path).suffix.lower())
     if content_type is None:
         raise Http404("Not a media file.")
@@ -71,8 +72,7 @@ def serve_media(request: HttpRequest, path: str) -> HttpResponse:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
         return response
 
-    response = FileResponse(full_path.open("rb"))
-    return _harden(response, content_type)
+    return _harden(FileResponse(full_path.open("rb")), content_type)
 
 
 # Nothing else in the process should map our media suffixes differently.

@@ -130,7 +130,7 @@ def post_update(*, post: Post, actor: User, caption: str | None = None, allow_re
     return post
 
 
-def _delete_files_on_commit(*names: str) -> None:
+def _delete_files_on_commit(*names: str | None) -> None:
     def delete() -> None:
         for name in names:
             if name:

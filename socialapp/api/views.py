@@ -6,7 +6,7 @@ about what exists); one they may see but not change is a 403.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -30,6 +30,11 @@ from .errors import ApiError
 from .pagination import OldestFirstCursorPagination
 
 ERROR = inline_serializer("Error", {"code": serializers.CharField(), "detail": serializers.CharField()})
+
+
+def _caller(request: Request) -> User:
+    """The logged-in caller; only for handlers whose permission classes already demand a login."""
+    return cast(User, request.user)
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -77,7 +82,7 @@ class TokenRevokeView(APIView):
 
     @extend_schema(request=None, responses={204: None, **_errors(401)})
     def delete(self, request: Request) -> Response:
-        Token.objects.filter(user=request.user).delete()
+        Token.objects.filter(user=_caller(request)).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -92,9 +97,10 @@ class MeView(APIView):
     def patch(self, request: Request) -> Response:
         data = s.MeSerializer(request.user, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        services.profile_update(user=request.user, **data.validated_data.get("profile", {}))
-        request.user.refresh_from_db()
-        return Response(s.MeSerializer(request.user).data)
+        me = _caller(request)
+        services.profile_update(user=me, **data.validated_data.get("profile", {}))
+        me.refresh_from_db()
+        return Response(s.MeSerializer(me).data)
 
 
 class UserDetailView(APIView):
@@ -121,7 +127,7 @@ class FollowView(APIView):
     def post(self, request: Request, username: str) -> Response:
         followee = self._followee(username)
         try:
-            created = services.follow(follower=request.user, followee=followee)
+            created = services.follow(follower=_caller(request), followee=followee)
         except services.CannotFollowSelf:
             raise ApiError("cannot_follow_self", "You cannot follow yourself.") from None
         return Response(
@@ -131,7 +137,7 @@ class FollowView(APIView):
 
     @extend_schema(request=None, responses={204: None, **_errors(401, 404)})
     def delete(self, request: Request, username: str) -> Response:
-        services.unfollow(follower=request.user, followee=self._followee(username))
+        services.unfollow(follower=_caller(request), followee=self._followee(username))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -171,7 +177,7 @@ class PostListView(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         try:
             post = services.post_create(
-                author=request.user,
+                author=_caller(request),
                 upload=data.validated_data["media"],
                 caption=data.validated_data["caption"],
                 allow_remix=data.validated_data["allow_remix"],
@@ -194,12 +200,12 @@ class PostDetailView(APIView):
         post = self._post(request, pk)
         data = s.PostUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        post = services.post_update(post=post, actor=request.user, **data.validated_data)
+        post = services.post_update(post=post, actor=_caller(request), **data.validated_data)
         return Response(s.PostSerializer(post, context={"request": request}).data)
 
     @extend_schema(responses={204: None, **_errors(401, 403, 404)})
     def delete(self, request: Request, pk: int) -> Response:
-        services.post_delete(post=self._post(request, pk), actor=request.user)
+        services.post_delete(post=self._post(request, pk), actor=_caller(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -220,7 +226,7 @@ class CommentListView(generics.ListAPIView):
         post = self._post()
         data = s.CommentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        comment = services.comment_create(post=post, author=request.user, text=data.validated_data["text"])
+        comment = services.comment_create(post=post, author=_caller(request), text=data.validated_data["text"])
         return Response(s.CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 
@@ -231,7 +237,7 @@ class CommentDetailView(APIView):
 
     @extend_schema(responses={204: None, **_errors(401, 403, 404)})
     def delete(self, request: Request, pk: int) -> Response:
-        services.comment_delete(comment=self._comment(request, pk), actor=request.user)
+        services.comment_delete(comment=self._comment(request, pk), actor=_caller(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _comment(self, request: Request, pk: int) -> Comment:
