@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
+# The browser tests save a screenshot of every page here.
+export SCREENSHOT_DIR ?= $(VAR_DIR)/screenshots
 # Where `make test` finds the services for its second pass (skipped when they do not answer).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379

@@ -52,9 +52,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.ValidationError):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        first = next(iter(errors.values()), ["Invalid input."])
-        message = first[0] if isinstance(first, list) and first else str(first)
-        response.data = {"code": code, "detail": str(message), "errors": errors}
+        field, messages = next(iter(errors.items()), ("non_field_errors", ["Invalid input."]))
+        message = str(messages[0] if isinstance(messages, list) and messages else messages)
+        detail = message if field == "non_field_errors" else f"{field}: {message}"
+        response.data = {"code": code, "detail": detail, "errors": errors}
     else:
         response.data = {"code": code, "detail": str(getattr(exc, "detail", exc))}
     return response

@@ -78,7 +78,7 @@ class BrowserPage:
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed")
+        pytest.fail("Debian's Chromium (/usr/bin/chromium) is not installed: run `make browsers`")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -89,7 +89,8 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def screenshot_dir() -> Path:
-    folder = Path(settings.VAR_DIR) / "screenshots"
+    # `make test` points this at var/screenshots/ (its own VAR_DIR is var/test/).
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or Path(settings.VAR_DIR) / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -322,3 +322,16 @@ def test_error_pages(open_page: Callable[..., BrowserPage]) -> None:
     expect(page.get_by_text("Only the author can delete this post.")).to_be_visible()
     assert Post.objects.filter(pk=post.pk).exists()
     browser.assert_clean(allow_statuses=(403,))
+
+
+def test_api_docs_render_offline_under_the_csp(open_page: Callable[..., BrowserPage]) -> None:
+    """Swagger UI comes from the sidecar package: it renders the schema with no CDN and no CSP error."""
+    browser = open_page()
+    requested: list[str] = []
+    browser.page.on("request", lambda request: requested.append(request.url))
+    browser.goto("/api/docs/")
+    expect(browser.page.locator(".swagger-ui .opblock").first).to_be_visible()
+    expect(browser.page.get_by_text("/api/posts/", exact=True).first).to_be_visible()
+    browser.screenshot("api-docs")
+    assert all(url.startswith(browser.base_url) or url.startswith("data:") for url in requested), requested
+    browser.assert_clean()

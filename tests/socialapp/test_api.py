@@ -157,6 +157,7 @@ def test_upload_without_file_is_a_validation_error(user_api: APIClient) -> None:
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
     assert "media" in response.json()["errors"]
+    assert response.json()["detail"].startswith("media: ")
 
 
 def test_declared_oversize_body_is_413_before_reading(user_api: APIClient, settings: pytest.FixtureRequest) -> None:

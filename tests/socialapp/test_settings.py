@@ -79,3 +79,15 @@ def test_importing_settings_does_not_load_torch(tmp_path: Path) -> None:
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "socialapp.settings", "VAR_DIR": str(tmp_path)},
     )
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_the_suite_runs_on_the_configured_database_and_broker() -> None:
+    """`make test`'s second pass must really be on PostgreSQL + Redis, not silently on SQLite."""
+    from django.conf import settings
+    from django.db import connection
+
+    database_url = os.environ.get("DATABASE_URL", "")
+    expected_vendor = "postgresql" if database_url.startswith(("postgres", "pgsql")) else "sqlite"
+    assert connection.vendor == expected_vendor
+    broker = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+    assert broker == settings.CELERY_BROKER_URL
