@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from socialapp.demo_media import make_video
 from socialapp.uploads import MediaRejected, extract_frame, validated_upload
-from tests.media_corpus import CORPUS, Case, CorpusEnv, corpus_env
+from tests.media_corpus import CORPUS, Case, CorpusEnv
 
 
 @pytest.fixture
@@ -23,14 +22,6 @@ def upload_tmp(settings, tmp_path: Path) -> Path:
     folder.mkdir()
     settings.FILE_UPLOAD_TEMP_DIR = str(folder)
     return folder
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[CorpusEnv]:
-    scratch = tmp_path / "corpus"
-    scratch.mkdir()
-    with corpus_env(scratch) as corpus:
-        yield corpus
 
 
 def _upload(case: Case, data: bytes) -> SimpleUploadedFile:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import mimetypes
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,9 @@ from socialapp import services
 from socialapp.models import Post
 from tests.conftest import media_files
 from tests.factories import jpeg_upload
-from tests.media_corpus import CORPUS, Case, CorpusEnv, corpus_env
+from tests.media_corpus import CORPUS, Case, CorpusEnv
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[CorpusEnv]:
-    scratch = tmp_path / "corpus"
-    scratch.mkdir()
-    with corpus_env(scratch) as corpus:
-        yield corpus
 
 
 def _served_bytes(client: APIClient, url: str) -> bytes:
