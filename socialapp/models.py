@@ -74,7 +74,8 @@ class Post(models.Model):
     size_bytes = models.PositiveBigIntegerField(default=0)
     # The creator's per-post remix consent; the remix feature reads it through its policy.
     allow_remix = models.BooleanField(default=False)
-    # Kept in step by services.comment_create / comment_delete so the feed needs no COUNT per post.
+    # Text comments, kept in step by services.comment_create / comment_remove so the feed needs no
+    # COUNT per post (remixes are counted by the remix feature, which knows which are visible).
     comment_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -92,6 +93,8 @@ class Comment(models.Model):
 
     class Kind(models.TextChoices):
         TEXT = "text", "Text"
+        # An AI remix attached by the remix feature; its image and job live in remix.RemixResult.
+        REMIX = "remix", "AI remix"
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(User, on_delete=models.CASCADE, related_name="comments")
@@ -105,3 +108,26 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"comment {self.pk} on post {self.post_id}"
+
+
+class Notification(models.Model):
+    """Something that happened to a user's content, shown in their in-app list until read."""
+
+    class Kind(models.TextChoices):
+        REMIXED = "remixed", "Post remixed"
+
+    recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    actor = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", null=True, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    text = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id}"

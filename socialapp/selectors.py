@@ -6,7 +6,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from .models import Comment, Follow, Post, User
+from . import extensions
+from .models import Comment, Follow, Notification, Post, User
 
 
 def post_list_visible_to(*, user: User | AnonymousUser) -> QuerySet[Post]:
@@ -30,8 +31,22 @@ def feed_for(*, user: User | AnonymousUser, following_only: bool = False, author
 
 
 def comment_list_for(*, post: Post, user: User | AnonymousUser) -> QuerySet[Comment]:
-    """Comments under ``post`` that ``user`` may see, oldest first."""
-    return Comment.objects.filter(post=post).select_related("author", "author__profile").order_by("created_at", "id")
+    """Comments under ``post`` that ``user`` may see, oldest first (remixes only while consented)."""
+    comments = (
+        Comment.objects.filter(post=post).select_related("author", "author__profile").order_by("created_at", "id")
+    )
+    extension = extensions.get()
+    return extension.visible_comments(comments, viewer=user) if extension is not None else comments
+
+
+def comment_is_visible(*, comment: Comment, user: User | AnonymousUser) -> bool:
+    """Whether ``comment`` is shown to ``user`` now (its post's comment list would include it)."""
+    return comment_list_for(post=comment.post, user=user).filter(pk=comment.pk).exists()
+
+
+def notifications_for(*, user: User) -> QuerySet[Notification]:
+    """``user``'s notifications, newest first."""
+    return Notification.objects.filter(recipient=user).select_related("actor", "post").order_by("-created_at", "-id")
 
 
 def _count_of(model: type[Follow] | type[Post], field: str) -> Coalesce:

@@ -16,8 +16,10 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
-from .models import Comment, Follow, Post, Profile, User
+from . import extensions
+from .models import Comment, Follow, Notification, Post, Profile, User
 from .uploads import validated_upload
 
 logger = logging.getLogger(__name__)
@@ -71,8 +73,16 @@ def follow(*, follower: User, followee: User) -> bool:
 
 
 def unfollow(*, follower: User, followee: User) -> bool:
-    """Stop following. Idempotent; returns True if a follow was removed."""
-    deleted, _ = Follow.objects.filter(follower=follower, followee=followee).delete()
+    """Stop following. Idempotent; returns True if a follow was removed.
+
+    Unfollowing can narrow ``follower``'s remix audience, so the extension hears of it in the
+    same transaction.
+    """
+    with transaction.atomic():
+        deleted, _ = Follow.objects.filter(follower=follower, followee=followee).delete()
+        extension = extensions.get()
+        if deleted and extension is not None:
+            extension.on_unfollow(follower=follower, followee=followee)
     return deleted > 0
 
 
@@ -83,6 +93,9 @@ def post_create(*, author: User, upload: UploadedFile, caption: str = "", allow_
     row and no stored file remain: files are written before the row inside one transaction
     and deleted again if anything after them fails.
     """
+    if allow_remix is None:
+        extension = extensions.get()
+        allow_remix = extension.new_post_allow_remix(author=author) if extension is not None else False
     saved: list[str] = []
     try:
         with validated_upload(upload) as media, transaction.atomic():
@@ -105,7 +118,7 @@ def post_create(*, author: User, upload: UploadedFile, caption: str = "", allow_
                 height=media.height,
                 video_codec=media.video_codec,
                 size_bytes=media.size_bytes,
-                allow_remix=bool(allow_remix),
+                allow_remix=allow_remix,
             )
     except BaseException:
         for name in saved:
@@ -119,14 +132,18 @@ def post_update(*, post: Post, actor: User, caption: str | None = None, allow_re
     """Change a post's caption or remix toggle. Only its author may; raises ``PermissionDenied``."""
     if post.author_id != actor.pk:
         raise PermissionDenied("Only the author can edit this post.")
-    fields = ["updated_at"]
-    if caption is not None:
-        post.caption = caption
-        fields.append("caption")
-    if allow_remix is not None:
-        post.allow_remix = allow_remix
-        fields.append("allow_remix")
-    post.save(update_fields=fields)
+    with transaction.atomic():
+        if caption is not None:
+            post.caption = caption
+            post.save(update_fields=["caption", "updated_at"])
+        if allow_remix is not None:
+            extension = extensions.get()
+            if extension is not None:  # consent changes take the feature's locks and leave a ledger entry
+                extension.set_post_allow_remix(post=post, actor=actor, value=allow_remix)
+            else:
+                post.allow_remix = allow_remix
+                post.save(update_fields=["allow_remix", "updated_at"])
+    post.refresh_from_db()
     return post
 
 
@@ -173,4 +190,27 @@ def comment_remove(*, comment: Comment) -> None:
     """Delete a comment with no permission check (moderation, admin), keeping the count in step."""
     with transaction.atomic():
         comment.delete()
-        Post.objects.filter(pk=comment.post_id, comment_count__gt=0).update(comment_count=F("comment_count") - 1)
+        if comment.kind == Comment.Kind.TEXT:
+            Post.objects.filter(pk=comment.post_id, comment_count__gt=0).update(comment_count=F("comment_count") - 1)
+
+
+def notify(
+    *,
+    recipient: User,
+    kind: str,
+    text: str,
+    actor: User | None = None,
+    post: Post | None = None,
+    comment: Comment | None = None,
+) -> Notification | None:
+    """Add an in-app notification; nobody is notified of their own action (returns None then)."""
+    if actor is not None and actor.pk == recipient.pk:
+        return None
+    return Notification.objects.create(
+        recipient=recipient, actor=actor, kind=kind, text=text[:300], post=post, comment=comment
+    )
+
+
+def notifications_mark_read(*, user: User) -> int:
+    """Mark all of ``user``'s notifications read; returns how many changed."""
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())

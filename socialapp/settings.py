@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "socialapp",
+    "remix",
 ]
 
 MIDDLEWARE = [
@@ -188,8 +189,12 @@ CELERY_TASK_QUEUES = {
     # The GPU queue: a GPU worker consumes only this one.
     "remix": {"exchange": "remix", "routing_key": "remix"},
 }
-# Everything the remix feature enqueues goes to the GPU queue.
-CELERY_TASK_ROUTES = {"remix.tasks.*": {"queue": "remix", "routing_key": "remix"}}
+# Everything the remix feature enqueues goes to the GPU queue, except its sweeper (a chore that
+# must not wait behind long GPU jobs).
+CELERY_TASK_ROUTES = {
+    "remix.tasks.sweep_expired_jobs": {"queue": "default", "routing_key": "default"},
+    "remix.tasks.*": {"queue": "remix", "routing_key": "remix"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
@@ -199,6 +204,40 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# The remix feature.
+# Master switch of a creator who never chose: remixing is opt-in, so off.
+REMIX_ACCOUNT_DEFAULT = env.bool("REMIX_ACCOUNT_DEFAULT", default=False)
+# The diffusion model: a hub id or a local folder (InstructPix2Pix or FLUX.1 Kontext). The embedded
+# default is the tiny random-weight pipeline `make run` builds with `manage.py remix_build_tiny_model`.
+REMIX_MODEL = env.str("REMIX_MODEL", default="") or (
+    "timbrooks/instruct-pix2pix" if PRODUCTION else str(VAR_DIR / "models" / "tiny-instruct-pix2pix")
+)
+# A hub revision (branch, tag or commit) to pin REMIX_MODEL to; empty = the default branch.
+REMIX_MODEL_REVISION = env.str("REMIX_MODEL_REVISION", default="")
+# "cuda", "cpu" or empty for CUDA when present.
+REMIX_DEVICE = env.str("REMIX_DEVICE", default="")
+# Load the model in each worker process at start, so the first job does not wait for it.
+REMIX_WARM_ON_START = env.bool("REMIX_WARM_ON_START", default=True)
+# Remix requests one user may make per window (a database-backed quota, exact under concurrency).
+REMIX_RATE_LIMIT = env.int("REMIX_RATE_LIMIT", default=20)
+REMIX_RATE_WINDOW_SECONDS = env.int("REMIX_RATE_WINDOW_SECONDS", default=3600)
+# Seconds a worker's claim on a running job holds without progress before the sweeper recovers it.
+REMIX_JOB_LEASE_SECONDS = env.int("REMIX_JOB_LEASE_SECONDS", default=120)
+# Claims of one job before it is failed (a job that kills its worker must not loop forever).
+REMIX_MAX_DELIVERIES = env.int("REMIX_MAX_DELIVERIES", default=3)
+# Seconds a queued job may wait unclaimed before the sweeper sends its message again (lost message).
+REMIX_REQUEUE_AFTER_SECONDS = env.int("REMIX_REQUEUE_AFTER_SECONDS", default=300)
+# Hard wall-clock limit of one job on a worker, in seconds.
+REMIX_JOB_TIME_LIMIT = env.int("REMIX_JOB_TIME_LIMIT", default=600)
+# How often the sweeper runs (celery beat), in seconds.
+REMIX_SWEEP_INTERVAL_SECONDS = env.int("REMIX_SWEEP_INTERVAL_SECONDS", default=30)
+# Remix images smaller than this on their long side are scaled up for display.
+REMIX_OUTPUT_MIN_SIDE = env.int("REMIX_OUTPUT_MIN_SIDE", default=512)
+CELERY_BEAT_SCHEDULE = {
+    "remix-sweeper": {"task": "remix.tasks.sweep_expired_jobs", "schedule": float(REMIX_SWEEP_INTERVAL_SECONDS)},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Every folder of local state exists before anything writes to it.
 for _folder in (

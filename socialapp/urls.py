@@ -21,6 +21,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("socialapp.api.urls")),
+    # The project's URL conf also mounts the feature apps (socialapp's own code never imports them).
+    path("api/", include("remix.api.urls")),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
 ]

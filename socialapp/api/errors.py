@@ -10,9 +10,16 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The shape of every error answer (for the OpenAPI schema)."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
 
 
 class ApiError(exceptions.APIException):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .. import extensions
 from ..models import Comment, Post, User
 
 
@@ -87,10 +89,24 @@ def _absolute(request: Any, url: str) -> str:
     return request.build_absolute_uri(url) if request is not None else url
 
 
+class _ExtendedListSerializer(serializers.ListSerializer):
+    """Asks the feature extension for a whole page's extra fields at once (no query per item)."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        items = list(data.all() if hasattr(data, "all") else data)
+        self.child.context["extension_states"] = self.child.extension_states(items)  # type: ignore[union-attr]
+        return super().to_representation(items)
+
+
 class PostSerializer(serializers.ModelSerializer):
     author = AuthorSerializer(read_only=True)
     media_url = serializers.SerializerMethodField()
     poster_url = serializers.SerializerMethodField()
+    remix_allowed = serializers.SerializerMethodField(help_text="May the caller remix this post now?")
+    remix_denied_reason = serializers.SerializerMethodField(
+        help_text="Why not: account_disabled, post_disabled, audience or login_required; null when allowed."
+    )
+    remix_count = serializers.SerializerMethodField(help_text="Remixes shown under the post.")
 
     class Meta:
         model = Post
@@ -105,10 +121,36 @@ class PostSerializer(serializers.ModelSerializer):
             "width",
             "height",
             "allow_remix",
+            "remix_allowed",
+            "remix_denied_reason",
+            "remix_count",
             "comment_count",
             "created_at",
         ]
         read_only_fields = fields
+        list_serializer_class = _ExtendedListSerializer
+
+    def extension_states(self, posts: list[Post]) -> dict[int, dict[str, Any]]:
+        extension = extensions.get()
+        request = self.context.get("request")
+        viewer = request.user if request is not None else AnonymousUser()
+        return extension.post_states(posts, viewer=viewer) if extension is not None else {}
+
+    def _state(self, post: Post) -> dict[str, Any]:
+        states = self.context.get("extension_states")
+        if states is None or post.pk not in states:
+            states = self.extension_states([post])
+        return states.get(post.pk, {})
+
+    def get_remix_allowed(self, post: Post) -> bool:
+        return bool(self._state(post).get("remix_allowed", False))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_remix_denied_reason(self, post: Post) -> str | None:
+        return self._state(post).get("remix_denied_reason", "account_disabled")
+
+    def get_remix_count(self, post: Post) -> int:
+        return int(self._state(post).get("remix_count", 0))
 
     def get_media_url(self, post: Post) -> str:
         return _absolute(self.context.get("request"), post.media.url)
@@ -128,6 +170,23 @@ class PostUpdateSerializer(serializers.Serializer):
     allow_remix = serializers.BooleanField(required=False)
 
 
+class RemixPayloadSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    image_url = serializers.URLField()
+    ai_label = serializers.CharField(help_text='Always "AI-generated".')
+    credentials_url = serializers.CharField(allow_null=True)
+    prompt = serializers.CharField()
+    source_post = serializers.IntegerField()
+    frame_time = serializers.FloatField(allow_null=True)
+
+
+class _CommentListSerializer(serializers.ListSerializer):
+    def to_representation(self, data: Any) -> list[Any]:
+        items = list(data.all() if hasattr(data, "all") else data)
+        self.child.context["remix_payloads"] = self.child.remix_payloads(items)  # type: ignore[union-attr]
+        return super().to_representation(items)
+
+
 class CommentSerializer(serializers.ModelSerializer):
     author = AuthorSerializer(read_only=True)
     remix = serializers.SerializerMethodField()
@@ -136,11 +195,23 @@ class CommentSerializer(serializers.ModelSerializer):
         model = Comment
         fields = ["id", "post", "author", "text", "kind", "created_at", "remix"]
         read_only_fields = fields
+        list_serializer_class = _CommentListSerializer
 
-    @extend_schema_field(serializers.DictField(allow_null=True))
+    def remix_payloads(self, comments: list[Comment]) -> dict[int, dict[str, Any]]:
+        extension = extensions.get()
+        remixes = [c for c in comments if c.kind == Comment.Kind.REMIX]
+        if extension is None or not remixes:
+            return {}
+        return extension.comment_payloads(remixes, request=self.context.get("request"))
+
+    @extend_schema_field(RemixPayloadSerializer(allow_null=True))
     def get_remix(self, comment: Comment) -> dict[str, Any] | None:
-        # Text comments carry no remix; the remix feature attaches image comments.
-        return None
+        if comment.kind != Comment.Kind.REMIX:
+            return None
+        payloads = self.context.get("remix_payloads")
+        if payloads is None or comment.pk not in payloads:
+            payloads = self.remix_payloads([comment])
+        return payloads.get(comment.pk)
 
 
 class CommentCreateSerializer(serializers.Serializer):

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
-from rest_framework import generics, permissions, serializers, status
+from rest_framework import generics, permissions, status
 from rest_framework.authtoken.models import Token
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -26,10 +26,8 @@ from .. import selectors, services
 from ..models import Comment, Post, User
 from ..uploads import MediaRejected
 from . import serializers as s
-from .errors import ApiError
+from .errors import ApiError, ErrorSerializer
 from .pagination import OldestFirstCursorPagination
-
-ERROR = inline_serializer("Error", {"code": serializers.CharField(), "detail": serializers.CharField()})
 
 
 def _caller(request: Request) -> User:
@@ -38,7 +36,7 @@ def _caller(request: Request) -> User:
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ERROR) for code in codes}
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
 
 
 class RegisterView(APIView):
@@ -227,17 +225,25 @@ class CommentListView(generics.ListAPIView):
         data = s.CommentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         comment = services.comment_create(post=post, author=_caller(request), text=data.validated_data["text"])
-        return Response(s.CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+        return Response(s.CommentSerializer(comment, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class CommentDetailView(APIView):
     @extend_schema(responses={200: s.CommentSerializer, **_errors(404)})
     def get(self, request: Request, pk: int) -> Response:
-        return Response(s.CommentSerializer(self._comment(request, pk)).data)
+        comment = self._comment(request, pk)
+        if not selectors.comment_is_visible(comment=comment, user=request.user):
+            raise ApiError("not_found", "No such comment.", status.HTTP_404_NOT_FOUND)
+        return Response(s.CommentSerializer(comment, context={"request": request}).data)
 
     @extend_schema(responses={204: None, **_errors(401, 403, 404)})
     def delete(self, request: Request, pk: int) -> Response:
-        services.comment_delete(comment=self._comment(request, pk), actor=_caller(request))
+        comment, caller = self._comment(request, pk), _caller(request)
+        # A hidden remix stays deletable by its author and the post's creator; to anyone else it does not exist.
+        may_delete = caller.pk in (comment.author_id, comment.post.author_id)
+        if not may_delete and not selectors.comment_is_visible(comment=comment, user=caller):
+            raise ApiError("not_found", "No such comment.", status.HTTP_404_NOT_FOUND)
+        services.comment_delete(comment=comment, actor=caller)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _comment(self, request: Request, pk: int) -> Comment:

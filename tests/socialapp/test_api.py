@@ -29,6 +29,9 @@ POST_FIELDS = {
     "width",
     "height",
     "allow_remix",
+    "remix_allowed",
+    "remix_denied_reason",
+    "remix_count",
     "comment_count",
     "created_at",
 }

@@ -15,6 +15,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
+from remix import consent
+from remix.models import CreatorSettings, RemixJob
 from socialapp.models import Comment, Follow, Post
 from tests.conftest import client_for
 from tests.factories import CommentFactory, FollowFactory, PostFactory, UserFactory, jpeg_upload
@@ -28,6 +30,7 @@ class World:
     clients: dict[str, APIClient]
     post: Post
     comment: Comment  # written by the follower under the owner's post
+    job: RemixJob  # the follower's remix request on the owner's post
 
 
 @pytest.fixture
@@ -39,10 +42,15 @@ def world(db: None) -> World:
     FollowFactory(follower=follower, followee=owner)
     post = PostFactory(author=owner, caption="the owner's post")
     comment = CommentFactory(post=post, author=follower, text="nice")
+    # The owner opted in for accounts they follow, and follows the follower back.
+    CreatorSettings.objects.create(user=owner, allow_remix=True, audience="following")
+    FollowFactory(follower=owner, followee=follower)
+    consent.post_allow_remix_set(post=post, actor=owner, value=True)
+    job = RemixJob.objects.create(post=post, requester=follower, prompt="make it pop", seed=1)
     clients = {"owner": client_for(owner), "follower": client_for(follower), "other": client_for(other)}
     clients["staff"] = client_for(staff)
     clients["anonymous"] = APIClient()
-    return World(clients=clients, post=post, comment=comment)
+    return World(clients=clients, post=post, comment=comment, job=job)
 
 
 def _api_operations() -> list[tuple[str, str, type[APIView]]]:
@@ -83,6 +91,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("api-post-comments", "post"): {"anonymous": 401, "*": 201},
     ("api-comment", "get"): {"*": 200},
     ("api-comment", "delete"): {"anonymous": 401, "owner": 204, "follower": 204, "*": 403},
+    ("api-remix-settings", "get"): {"anonymous": 401, "*": 200},
+    ("api-remix-settings", "patch"): {"anonymous": 401, "*": 200},
+    ("api-consent-ledger", "get"): {"anonymous": 401, "*": 200},
+    ("api-my-remixes", "get"): {"anonymous": 401, "*": 200},
+    ("api-remix-create", "post"): {"anonymous": 401, "owner": 202, "follower": 202, "*": 403},
+    ("api-remix", "get"): {"anonymous": 401, "other": 404, "*": 200},
+    ("api-remix-cancel", "post"): {"anonymous": 401, "other": 404, "staff": 403, "*": 200},
     ("api-schema", "get"): {"*": 200},
     ("api-docs", "get"): {"*": 200},
 }
@@ -100,6 +115,12 @@ def _url(name: str, world: World) -> str:
         "api-post": f"/api/posts/{world.post.pk}/",
         "api-post-comments": f"/api/posts/{world.post.pk}/comments/",
         "api-comment": f"/api/comments/{world.comment.pk}/",
+        "api-remix-settings": "/api/me/remix-settings/",
+        "api-consent-ledger": "/api/me/remix-settings/ledger/",
+        "api-my-remixes": "/api/me/remixes/",
+        "api-remix-create": f"/api/posts/{world.post.pk}/remixes/",
+        "api-remix": f"/api/remixes/{world.job.pk}/",
+        "api-remix-cancel": f"/api/remixes/{world.job.pk}/cancel/",
         "api-schema": "/api/schema/",
         "api-docs": "/api/docs/",
     }
@@ -117,6 +138,10 @@ def _body(name: str, method: str, role: str) -> tuple[dict[str, Any], str | None
         return {"caption": f"edited by {role}"}, "json"
     if name == "api-post-comments":
         return {"text": f"comment by {role}"}, "json"
+    if name == "api-remix-create":
+        return {"prompt": f"make it pop, says {role}"}, "json"
+    if name == "api-remix-settings":
+        return {"audience": "everyone"}, "json"
     if name == "api-me":
         return {"bio": f"bio of {role}"}, "json"
     return {}, None
@@ -129,7 +154,9 @@ def test_every_api_operation_has_an_expectation() -> None:
 
 def _snapshot(world: World) -> tuple[Any, ...]:
     post = Post.objects.filter(pk=world.post.pk).values("caption", "allow_remix", "author_id").first()
-    return post, Comment.objects.filter(pk=world.comment.pk).exists(), Follow.objects.count()
+    job = RemixJob.objects.filter(pk=world.job.pk).values("status", "requester_id", "prompt").first()
+    jobs = RemixJob.objects.count()
+    return post, Comment.objects.filter(pk=world.comment.pk).exists(), Follow.objects.count(), job, jobs
 
 
 @pytest.mark.parametrize(("operation", "role"), list(itertools.product(sorted(EXPECTED), ROLES)), ids=str)

@@ -1,0 +1,1 @@
+"""The remix feature's REST API (the contract in DESIGN.md)."""

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from socialapp.api.errors import ErrorSerializer
+
+from ..models import ConsentChange, CreatorSettings, RemixJob
+
+
+class RemixSettingsSerializer(serializers.Serializer):
+    allow_remix = serializers.BooleanField(required=False, help_text="Master switch for all my content.")
+    audience = serializers.ChoiceField(choices=CreatorSettings.Audience.choices, required=False)
+    new_posts_allow_remix = serializers.BooleanField(required=False, help_text="The toggle new uploads start with.")
+    apply_to_existing_posts = serializers.BooleanField(
+        required=False,
+        default=False,
+        write_only=True,
+        help_text="Also set every existing post's toggle to new_posts_allow_remix.",
+    )
+
+
+class ConsentChangeSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    post = serializers.IntegerField(source="post_ref", allow_null=True)
+
+    class Meta:
+        model = ConsentChange
+        fields = ["id", "created_at", "actor", "field", "post", "old_value", "new_value", "cancelled_jobs"]
+        read_only_fields = fields
+
+
+class RemixRequestSerializer(serializers.Serializer):
+    prompt = serializers.CharField(max_length=2000, trim_whitespace=True, help_text="The edit, 1–500 characters.")
+    frame_time = serializers.FloatField(required=False, allow_null=True, help_text="Seconds into a video.")
+    meme_text = serializers.CharField(required=False, allow_blank=True, max_length=400, default="")
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**63 - 1)
+    client_request_id = serializers.CharField(required=False, allow_null=True, max_length=64)
+
+
+class RemixJobSerializer(serializers.ModelSerializer):
+    error = serializers.SerializerMethodField()
+    comment = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RemixJob
+        fields = [
+            "id",
+            "post",
+            "status",
+            "progress",
+            "error",
+            "comment",
+            "prompt",
+            "meme_text",
+            "frame_time",
+            "seed",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "model_seconds",
+            "model_id",
+            "model_revision",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ErrorSerializer(allow_null=True))
+    def get_error(self, job: RemixJob) -> dict[str, Any] | None:
+        return job.error
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_comment(self, job: RemixJob) -> int | None:
+        result = getattr(job, "result", None)
+        return result.comment_id if result is not None else None

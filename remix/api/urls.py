@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("me/remix-settings/", views.RemixSettingsView.as_view(), name="api-remix-settings"),
+    path("me/remix-settings/ledger/", views.ConsentLedgerView.as_view(), name="api-consent-ledger"),
+    path("me/remixes/", views.MyRemixesView.as_view(), name="api-my-remixes"),
+    path("posts/<int:pk>/remixes/", views.RemixCreateView.as_view(), name="api-remix-create"),
+    path("remixes/<int:pk>/", views.RemixDetailView.as_view(), name="api-remix"),
+    path("remixes/<int:pk>/cancel/", views.RemixCancelView.as_view(), name="api-remix-cancel"),
+]

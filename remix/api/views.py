@@ -1,0 +1,142 @@
+"""Remix API views: validate, call ``policy``/``consent``/``jobs``, serialize. Errors are ``{code, detail}``."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from socialapp import selectors as social_selectors
+from socialapp.api.errors import ApiError, ErrorSerializer
+from socialapp.models import User
+
+from .. import consent, jobs, policy
+from ..models import ConsentChange, RemixJob
+from . import serializers as s
+
+
+def _caller(request: Request) -> User:
+    return cast(User, request.user)
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+def _settings_body(user: User) -> dict[str, Any]:
+    current = policy.settings_of(user)
+    return {
+        "allow_remix": current.allow_remix,
+        "audience": current.audience,
+        "new_posts_allow_remix": current.new_posts_allow_remix,
+    }
+
+
+class RemixSettingsView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: s.RemixSettingsSerializer, **_errors(401)})
+    def get(self, request: Request) -> Response:
+        return Response(_settings_body(_caller(request)))
+
+    @extend_schema(request=s.RemixSettingsSerializer, responses={200: s.RemixSettingsSerializer, **_errors(400, 401)})
+    def patch(self, request: Request) -> Response:
+        data = s.RemixSettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        me = _caller(request)
+        consent.creator_settings_update(creator=me, actor=me, **data.validated_data)
+        return Response(_settings_body(me))
+
+
+class ConsentLedgerView(generics.ListAPIView):
+    """The caller's consent ledger, newest first (append-only)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = s.ConsentChangeSerializer
+
+    def get_queryset(self) -> QuerySet[ConsentChange]:
+        return ConsentChange.objects.filter(creator=_caller(self.request)).select_related("actor")
+
+
+class RemixCreateView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=s.RemixRequestSerializer,
+        responses={202: s.RemixJobSerializer, **_errors(400, 401, 403, 404, 429)},
+        description="Ask for an AI remix of a post. 403 `remix_not_allowed` carries `reason`; a repeated "
+        "`client_request_id` returns the first job.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        me = _caller(request)
+        post = get_object_or_404(social_selectors.post_list_visible_to(user=me), pk=pk)
+        data = s.RemixRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job, _ = jobs.remix_job_create(post=post, requester=me, request=jobs.JobRequest(**data.validated_data))
+        except jobs.RemixRequestInvalid as exc:
+            raise ApiError("invalid", f"{exc.field}: {exc.detail}", errors={exc.field: [exc.detail]}) from None
+        except jobs.RemixNotAllowed as exc:
+            raise ApiError(
+                "remix_not_allowed",
+                policy.DENIAL_SENTENCES[exc.reason],
+                status.HTTP_403_FORBIDDEN,
+                reason=str(exc.reason),
+            ) from None
+        except jobs.RateLimited as exc:
+            error = ApiError(
+                "rate_limited", "Too many remix requests; try again later.", 429, retry_after=exc.retry_after
+            )
+            raise error from None
+        response = Response(s.RemixJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = f"/api/remixes/{job.pk}/"
+        return response
+
+
+def _jobs_visible_to(user: User) -> QuerySet[RemixJob]:
+    """Jobs a user may look at: their own requests, remixes of their posts, everything for staff."""
+    visible = RemixJob.objects.select_related("post", "result")
+    return visible if user.is_staff else visible.filter(Q(requester=user) | Q(post__author=user))
+
+
+class RemixDetailView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: s.RemixJobSerializer, **_errors(401, 404)})
+    def get(self, request: Request, pk: int) -> Response:
+        job = get_object_or_404(_jobs_visible_to(_caller(request)), pk=pk)
+        return Response(s.RemixJobSerializer(job).data)
+
+
+class RemixCancelView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: s.RemixJobSerializer, **_errors(401, 403, 404, 409)})
+    def post(self, request: Request, pk: int) -> Response:
+        me = _caller(request)
+        job = get_object_or_404(_jobs_visible_to(me), pk=pk)
+        try:
+            job = jobs.remix_job_cancel(job=job, actor=me)
+        except PermissionError:
+            raise ApiError("permission_denied", "Only the requester or the post's creator can cancel.", 403) from None
+        except jobs.CannotCancel:
+            raise ApiError(
+                "not_cancellable", f"The remix has already {job.status}.", status.HTTP_409_CONFLICT
+            ) from None
+        return Response(s.RemixJobSerializer(job).data)
+
+
+class MyRemixesView(generics.ListAPIView):
+    """The caller's remix requests, newest first."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = s.RemixJobSerializer
+
+    def get_queryset(self) -> QuerySet[RemixJob]:
+        return RemixJob.objects.filter(requester=_caller(self.request)).select_related("result")

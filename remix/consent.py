@@ -1,0 +1,165 @@
+"""Consent changes: every write of a creator's remix consent, with its ledger entry and its effects.
+
+Lock order (the worker's attach step takes the same, in the same order, so a toggle and an
+attach can never interleave): 1. the creator's ``CreatorSettings`` row, 2. the post row,
+3. the job rows. On SQLite, where ``select_for_update`` is a no-op, ``IMMEDIATE`` transactions
+serialize every writer instead.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from socialapp.models import Post, User
+
+from .models import ConsentChange, CreatorSettings, RemixJob
+from .policy import account_default, consented_remix_q
+
+logger = logging.getLogger(__name__)
+
+CONSENT_REVOKED = "consent_revoked"
+
+
+def lock_creator(creator: User) -> CreatorSettings:
+    """Take lock 1 (the creator's settings row, created with the site defaults if missing).
+
+    Must be called inside a transaction.
+    """
+    CreatorSettings.objects.get_or_create(user=creator, defaults={"allow_remix": account_default()})
+    return CreatorSettings.objects.select_for_update().get(user=creator)
+
+
+def _record(
+    *,
+    actor: User | None,
+    creator: User,
+    field: str,
+    old: object,
+    new: object,
+    post: Post | None = None,
+    cancelled: int = 0,
+) -> ConsentChange:
+    return ConsentChange.objects.create(
+        actor=actor,
+        creator=creator,
+        post=post,
+        post_ref=post.pk if post is not None else None,
+        field=field,
+        old_value=_text(old),
+        new_value=_text(new),
+        cancelled_jobs=cancelled,
+    )
+
+
+def _text(value: object) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+def cancel_unconsented_jobs(*, creator: User, post: Post | None = None) -> int:
+    """Cancel the creator's queued and running jobs whose requester is no longer consented.
+
+    Call with lock 1 held. A running job notices at its next diffusion step and stops early.
+    """
+    jobs = RemixJob.objects.filter(post__author=creator, status__in=RemixJob.ACTIVE)
+    if post is not None:
+        jobs = jobs.filter(post=post)
+    revoked = jobs.exclude(consented_remix_q(post_path="post", requester_path="requester"))
+    cancelled = revoked.update(
+        status=RemixJob.Status.CANCELLED,
+        error_code=CONSENT_REVOKED,
+        error_detail="The creator turned off AI remixes for this content.",
+        finished_at=timezone.now(),
+        lease_expires_at=None,
+    )
+    if cancelled:
+        logger.info("consent change by creator %s cancelled %d remix jobs", creator.pk, cancelled)
+    return cancelled
+
+
+def creator_settings_update(
+    *,
+    creator: User,
+    actor: User,
+    allow_remix: bool | None = None,
+    audience: str | None = None,
+    new_posts_allow_remix: bool | None = None,
+    apply_to_existing_posts: bool = False,
+) -> CreatorSettings:
+    """Change a creator's account-level consent; fields left ``None`` are kept.
+
+    ``apply_to_existing_posts`` sets every existing post's toggle to ``new_posts_allow_remix`` (the
+    value given, or the saved one) in the same step. Each change is written to the ledger; any
+    change that narrows consent cancels the affected queued and running jobs at once.
+    """
+    with transaction.atomic():
+        current = lock_creator(creator)
+        changes = [
+            (ConsentChange.Field.ALLOW_REMIX, "allow_remix", allow_remix),
+            (ConsentChange.Field.AUDIENCE, "audience", audience),
+            (ConsentChange.Field.NEW_POSTS_ALLOW_REMIX, "new_posts_allow_remix", new_posts_allow_remix),
+        ]
+        recorded: list[ConsentChange] = []
+        for field, attribute, value in changes:
+            old = getattr(current, attribute)
+            if value is not None and value != old:
+                setattr(current, attribute, value)
+                recorded.append(_record(actor=actor, creator=creator, field=field, old=old, new=value))
+        current.save()
+        if apply_to_existing_posts:
+            value = current.new_posts_allow_remix
+            # Lock 2 for every post of this creator, then flip the ones that differ.
+            changing = list(
+                Post.objects.select_for_update()
+                .filter(author=creator)
+                .exclude(allow_remix=value)
+                .values_list("pk", flat=True)
+            )
+            Post.objects.filter(pk__in=changing).update(allow_remix=value, updated_at=timezone.now())
+            recorded.append(
+                _record(
+                    actor=actor,
+                    creator=creator,
+                    field=ConsentChange.Field.ALL_POSTS_ALLOW_REMIX,
+                    old=f"{len(changing)} posts",
+                    new=value,
+                )
+            )
+        cancelled = cancel_unconsented_jobs(creator=creator)
+        if cancelled and recorded:
+            ConsentChange.objects.filter(pk=recorded[-1].pk).update(cancelled_jobs=cancelled)
+    return current
+
+
+def post_allow_remix_set(*, post: Post, actor: User, value: bool) -> Post:
+    """Turn one post's remix toggle on or off (the caller has checked that ``actor`` may)."""
+    with transaction.atomic():
+        lock_creator(post.author)
+        locked = Post.objects.select_for_update().get(pk=post.pk)
+        if locked.allow_remix != value:
+            old = locked.allow_remix
+            locked.allow_remix = value
+            locked.save(update_fields=["allow_remix", "updated_at"])
+            cancelled = cancel_unconsented_jobs(creator=post.author, post=locked)
+            _record(
+                actor=actor,
+                creator=post.author,
+                field=ConsentChange.Field.POST_ALLOW_REMIX,
+                old=old,
+                new=value,
+                post=locked,
+                cancelled=cancelled,
+            )
+    post.allow_remix = value
+    return post
+
+
+def follow_removed(*, creator: User, former_follow: User) -> int:
+    """``creator`` stopped following someone: with audience "following" their jobs may lose consent."""
+    with transaction.atomic():
+        settings_row = lock_creator(creator)
+        if settings_row.audience != CreatorSettings.Audience.FOLLOWING:
+            return 0
+        return cancel_unconsented_jobs(creator=creator)

@@ -1,0 +1,53 @@
+"""How the remix feature plugs into the social core (``socialapp.extensions``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count, Q, QuerySet
+
+from socialapp.models import Comment, Post, User
+
+from . import consent, policy
+from .models import RemixResult
+from .results import payload
+
+
+class RemixExtension:
+    def new_post_allow_remix(self, *, author: User) -> bool:
+        return policy.settings_of(author).new_posts_allow_remix
+
+    def set_post_allow_remix(self, *, post: Post, actor: User, value: bool) -> None:
+        consent.post_allow_remix_set(post=post, actor=actor, value=value)
+
+    def visible_comments(self, comments: QuerySet[Comment], *, viewer: User | AnonymousUser) -> QuerySet[Comment]:
+        # A remix is shown only while its creator consents to its requester's remix.
+        return comments.filter(~Q(kind=Comment.Kind.REMIX) | policy.consented_remix_q())
+
+    def post_states(self, posts: Iterable[Post], *, viewer: User | AnonymousUser) -> dict[int, dict[str, Any]]:
+        posts = list(posts)
+        reasons = policy.denied_reasons_for(viewer=viewer, posts=posts)
+        counts = dict(
+            Comment.objects.filter(post__in=posts, kind=Comment.Kind.REMIX)
+            .filter(policy.consented_remix_q())
+            .values_list("post")
+            .annotate(n=Count("pk"))
+            .values_list("post", "n")
+        )
+        return {
+            post.pk: {
+                "remix_allowed": reasons[post.pk] is None,
+                "remix_denied_reason": str(reasons[post.pk]) if reasons[post.pk] is not None else None,
+                "remix_count": counts.get(post.pk, 0),
+            }
+            for post in posts
+        }
+
+    def comment_payloads(self, comments: Iterable[Comment], *, request: Any) -> dict[int, dict[str, Any]]:
+        results = RemixResult.objects.filter(comment__in=list(comments)).select_related("job")
+        return {result.comment_id: payload(result, request=request) for result in results}
+
+    def on_unfollow(self, *, follower: User, followee: User) -> None:
+        consent.follow_removed(creator=follower, former_follow=followee)

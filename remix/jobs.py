@@ -1,0 +1,225 @@
+"""Remix jobs: creating, cancelling, and every status transition of the ``RemixJob`` row.
+
+The status machine: ``queued → running → succeeded | failed | cancelled | rejected | held``.
+Terminal states never change (``held`` is resolved by a moderator). Every transition here is a
+conditional update or happens under the row's lock, so a redelivered message, a sweeper and a
+consent change can race without breaking it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from socialapp.models import Post, User
+
+from .memes import MemeTextInvalid, parse_meme_text
+from .models import RemixJob
+from .policy import Denial, remix_denied_reason
+
+logger = logging.getLogger(__name__)
+
+MAX_PROMPT = 500
+
+
+class RemixNotAllowed(Exception):
+    def __init__(self, reason: Denial) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RemixRequestInvalid(Exception):
+    """Bad input: ``.field`` and ``.detail`` say what and why."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.detail = detail
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class CannotCancel(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    prompt: str
+    frame_time: float | None = None
+    meme_text: str = ""
+    seed: int | None = None
+    client_request_id: str | None = None
+
+
+def _validate(post: Post, request: JobRequest) -> JobRequest:
+    prompt = " ".join(request.prompt.split())
+    if not 1 <= len(prompt) <= MAX_PROMPT:
+        raise RemixRequestInvalid("prompt", f"Describe the edit in 1 to {MAX_PROMPT} characters.")
+    frame_time = request.frame_time
+    if frame_time is not None:
+        if post.media_type != Post.MediaType.VIDEO:
+            raise RemixRequestInvalid("frame_time", "Only videos have frames to choose from.")
+        if not 0 <= frame_time <= (post.duration or 0):
+            raise RemixRequestInvalid("frame_time", f"Choose a time between 0 and {post.duration or 0:.1f} seconds.")
+    try:
+        top, bottom = parse_meme_text(request.meme_text or "")
+    except MemeTextInvalid as exc:
+        raise RemixRequestInvalid("meme_text", exc.detail) from None
+    meme_text = f"{top}|{bottom}" if bottom else top
+    seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+    if not 0 <= seed < 2**63:
+        raise RemixRequestInvalid("seed", "The seed must be a non-negative 63-bit integer.")
+    return JobRequest(prompt, frame_time, meme_text, seed, request.client_request_id)
+
+
+def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tuple[RemixJob, bool]:
+    """Validate, check consent and the requester's quota, create the job and enqueue it on commit.
+
+    Returns ``(job, created)``; a repeated ``client_request_id`` returns the first job unchanged
+    (``created`` False). Raises ``RemixRequestInvalid``, ``RemixNotAllowed`` or ``RateLimited``.
+    The quota is exact under concurrency: the requester's row is locked while counting.
+    """
+    from .tasks import run_remix_job  # the task module imports this one
+
+    if request.client_request_id:
+        existing = RemixJob.objects.filter(requester=requester, client_request_id=request.client_request_id).first()
+        if existing is not None:
+            return existing, False
+    valid = _validate(post, request)
+    reason = remix_denied_reason(viewer=requester, post=post)
+    if reason is not None:
+        raise RemixNotAllowed(reason)
+    try:
+        with transaction.atomic():
+            # Serialize this requester's requests: the count and the insert see the same world.
+            User.objects.select_for_update().filter(pk=requester.pk).first()
+            window = timedelta(seconds=settings.REMIX_RATE_WINDOW_SECONDS)
+            since = timezone.now() - window
+            recent = RemixJob.objects.filter(requester=requester, created_at__gte=since)
+            if recent.count() >= settings.REMIX_RATE_LIMIT:
+                oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
+                retry = int(((oldest or timezone.now()) + window - timezone.now()).total_seconds()) + 1
+                raise RateLimited(max(retry, 1))
+            job = RemixJob.objects.create(
+                post=post,
+                requester=requester,
+                prompt=valid.prompt,
+                meme_text=valid.meme_text,
+                frame_time=valid.frame_time,
+                seed=valid.seed,
+                client_request_id=valid.client_request_id or None,
+                enqueued_at=timezone.now(),
+            )
+            run_remix_job.delay_on_commit(job.pk)
+    except IntegrityError:
+        # A concurrent retry with the same client_request_id won the insert: answer with its job.
+        existing = RemixJob.objects.filter(requester=requester, client_request_id=request.client_request_id).first()
+        if existing is None:
+            raise
+        return existing, False
+    logger.info("remix job %s queued: post %s by user %s", job.pk, post.pk, requester.pk)
+    return job, True
+
+
+def remix_job_cancel(*, job: RemixJob, actor: User) -> RemixJob:
+    """Cancel a queued or running job; the requester or the post's creator may. Idempotent on cancelled."""
+    if actor.pk not in (job.requester_id, job.post.author_id):
+        raise PermissionError
+    updated = RemixJob.objects.filter(pk=job.pk, status__in=RemixJob.ACTIVE).update(
+        status=RemixJob.Status.CANCELLED,
+        error_code="cancelled_by_user",
+        error_detail="Cancelled by the requester." if actor.pk == job.requester_id else "Cancelled by the creator.",
+        finished_at=timezone.now(),
+        lease_expires_at=None,
+    )
+    job.refresh_from_db()
+    if not updated and job.status != RemixJob.Status.CANCELLED:
+        raise CannotCancel(job.status)
+    return job
+
+
+# --- transitions used by the worker ---------------------------------------------------------------
+
+
+def lease_until() -> timezone.datetime:
+    return timezone.now() + timedelta(seconds=settings.REMIX_JOB_LEASE_SECONDS)
+
+
+def new_claim_token() -> str:
+    return uuid.uuid4().hex
+
+
+def fail(job_id: int, *, code: str, detail: str, claim_token: str | None = None) -> bool:
+    """Mark a non-terminal job failed with a stable error; False if it was already terminal (or re-claimed)."""
+    jobs = RemixJob.objects.filter(pk=job_id).exclude(status__in=RemixJob.TERMINAL)
+    if claim_token is not None:
+        jobs = jobs.filter(claim_token=claim_token)
+    updated = jobs.update(
+        status=RemixJob.Status.FAILED,
+        error_code=code,
+        error_detail=detail[:500],
+        finished_at=timezone.now(),
+        lease_expires_at=None,
+    )
+    if updated:
+        logger.warning("remix job %s failed: %s (%s)", job_id, code, detail)
+    return bool(updated)
+
+
+def report_progress(job_id: int, *, claim_token: str, fraction: float) -> bool:
+    """Record progress and renew the lease; False when the job is no longer ours to run
+    (cancelled, deleted with its post, or taken over after our lease expired)."""
+    return bool(
+        RemixJob.objects.filter(pk=job_id, status=RemixJob.Status.RUNNING, claim_token=claim_token).update(
+            progress=min(max(fraction, 0.0), 1.0), lease_expires_at=lease_until()
+        )
+    )
+
+
+def requeue(job_ids: list[int]) -> int:
+    """Send the jobs' messages again (the sweeper's recovery); the rows decide what happens."""
+    from .tasks import run_remix_job
+
+    for job_id in job_ids:
+        RemixJob.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
+        run_remix_job.delay(job_id)
+    return len(job_ids)
+
+
+def sweep_expired(*, now: timezone.datetime | None = None) -> dict[str, int]:
+    """The periodic sweeper: recover jobs whose worker vanished or whose message was lost.
+
+    - running with an expired lease: failed after REMIX_MAX_DELIVERIES claims, else re-enqueued;
+    - queued and not picked up for REMIX_REQUEUE_AFTER_SECONDS (message lost): re-enqueued.
+    """
+    now = now or timezone.now()
+    expired = RemixJob.objects.filter(status=RemixJob.Status.RUNNING, lease_expires_at__lt=now)
+    exhausted = list(expired.filter(attempts__gte=settings.REMIX_MAX_DELIVERIES).values_list("pk", flat=True))
+    for job_id in exhausted:
+        fail(job_id, code="worker_lost", detail="The worker running this remix stopped too many times.")
+    retry = list(expired.filter(attempts__lt=settings.REMIX_MAX_DELIVERIES).values_list("pk", flat=True))
+    stale_before = now - timedelta(seconds=settings.REMIX_REQUEUE_AFTER_SECONDS)
+    lost = list(
+        RemixJob.objects.filter(status=RemixJob.Status.QUEUED, enqueued_at__lt=stale_before).values_list(
+            "pk", flat=True
+        )
+    )
+    requeue(retry + lost)
+    return {"failed": len(exhausted), "requeued_running": len(retry), "requeued_queued": len(lost)}
+
+
+def count_attempt(job_id: int) -> None:
+    RemixJob.objects.filter(pk=job_id).update(attempts=F("attempts") + 1)

@@ -1,0 +1,131 @@
+"""Who may remix what: the one rule, in one place.
+
+A viewer may remix a post iff the creator's account switch is on AND the post's toggle is on AND
+the audience admits the viewer (the creator always may) AND the post is visible to the viewer.
+The API (post fields and the request endpoint), the worker (at claim and before attaching), the
+comment filter and the templates all ask this module; nothing else decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Exists, F, OuterRef, Q
+
+from socialapp import selectors as social_selectors
+from socialapp.models import Follow, Post, User
+
+from .models import CreatorSettings
+
+
+class Denial(StrEnum):
+    """Stable reason codes (API, templates, job errors)."""
+
+    ACCOUNT_DISABLED = "account_disabled"
+    POST_DISABLED = "post_disabled"
+    AUDIENCE = "audience"
+    # Not a consent decision: an anonymous viewer must log in first.
+    LOGIN_REQUIRED = "login_required"
+
+
+# What a person reads next to the Remix button.
+DENIAL_SENTENCES = {
+    Denial.ACCOUNT_DISABLED: "The creator has turned off AI remixes of their content.",
+    Denial.POST_DISABLED: "The creator has turned off AI remixes for this post.",
+    Denial.AUDIENCE: "The creator allows AI remixes only from accounts they follow.",
+    Denial.LOGIN_REQUIRED: "Log in to make an AI remix.",
+}
+
+
+def account_default() -> bool:
+    """The master switch of a creator who never chose (site setting REMIX_ACCOUNT_DEFAULT, off)."""
+    return bool(settings.REMIX_ACCOUNT_DEFAULT)
+
+
+def settings_of(creator: User) -> CreatorSettings:
+    """The creator's settings, or an unsaved row holding the site defaults."""
+    try:
+        return CreatorSettings.objects.get(user=creator)
+    except CreatorSettings.DoesNotExist:
+        return CreatorSettings(user=creator, allow_remix=account_default())
+
+
+def decide(
+    *, creator_settings: CreatorSettings, post_allows: bool, viewer_is_creator: bool, creator_follows_viewer: bool
+) -> Denial | None:
+    """The rule on already-loaded facts; ``None`` means allowed. The order fixes which reason is given."""
+    if not creator_settings.allow_remix:
+        return Denial.ACCOUNT_DISABLED
+    if not post_allows:
+        return Denial.POST_DISABLED
+    if (
+        creator_settings.audience == CreatorSettings.Audience.FOLLOWING
+        and not viewer_is_creator
+        and not creator_follows_viewer
+    ):
+        return Denial.AUDIENCE
+    return None
+
+
+def remix_denied_reason(*, viewer: User | AnonymousUser, post: Post) -> Denial | None:
+    """Why ``viewer`` may not remix ``post`` now, or ``None`` if they may. Reads fresh rows."""
+    if not viewer.is_authenticated:
+        return Denial.LOGIN_REQUIRED
+    if not social_selectors.post_list_visible_to(user=viewer).filter(pk=post.pk).exists():
+        return Denial.POST_DISABLED  # not visible to this viewer: nothing to remix
+    return decide(
+        creator_settings=settings_of(post.author),
+        post_allows=post.allow_remix,
+        viewer_is_creator=viewer.pk == post.author_id,
+        creator_follows_viewer=Follow.objects.filter(follower_id=post.author_id, followee_id=viewer.pk).exists(),
+    )
+
+
+def may_remix(*, viewer: User | AnonymousUser, post: Post) -> bool:
+    return remix_denied_reason(viewer=viewer, post=post) is None
+
+
+def denied_reasons_for(*, viewer: User | AnonymousUser, posts: Iterable[Post]) -> dict[int, Denial | None]:
+    """``remix_denied_reason`` for many posts in two queries (settings, follows), for lists."""
+    posts = list(posts)
+    if not viewer.is_authenticated:
+        return {post.pk: Denial.LOGIN_REQUIRED for post in posts}
+    creator_ids = {post.author_id for post in posts}
+    saved = {s.user_id: s for s in CreatorSettings.objects.filter(user_id__in=creator_ids)}
+    following_viewer = set(
+        Follow.objects.filter(follower_id__in=creator_ids, followee_id=viewer.pk).values_list("follower_id", flat=True)
+    )
+    return {
+        post.pk: decide(
+            creator_settings=saved.get(post.author_id) or CreatorSettings(allow_remix=account_default()),
+            post_allows=post.allow_remix,
+            viewer_is_creator=viewer.pk == post.author_id,
+            creator_follows_viewer=post.author_id in following_viewer,
+        )
+        for post in posts
+    }
+
+
+def consented_remix_q(*, post_path: str = "post", requester_path: str = "author") -> Q:
+    """The rule as a query filter on rows that have a post and a requester (remix comments, jobs).
+
+    True where the post's creator consents, now, to that requester's remix. Used to hide remix
+    comments while consent is off and to find the jobs a consent change cancels.
+    """
+    creator = f"{post_path}__author"
+    settings_rows = CreatorSettings.objects.filter(user=OuterRef(creator))
+    if account_default():
+        # No row means the site default (on): only a saved "off" switches the account off.
+        account_on = ~Exists(settings_rows.filter(allow_remix=False))
+    else:
+        account_on = Exists(settings_rows.filter(allow_remix=True))
+    audience_everyone = ~Exists(settings_rows.filter(audience=CreatorSettings.Audience.FOLLOWING))
+    creator_follows = Exists(Follow.objects.filter(follower=OuterRef(creator), followee=OuterRef(requester_path)))
+    return (
+        account_on
+        & Q(**{f"{post_path}__allow_remix": True})
+        & (audience_everyone | Q(**{creator: F(requester_path)}) | creator_follows)
+    )

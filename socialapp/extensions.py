@@ -1,0 +1,51 @@
+"""Hooks through which a feature app (the remix feature) extends the social core.
+
+``socialapp`` never imports ``remix``: the remix app registers one ``PostExtension`` in its
+``AppConfig.ready()``, and socialapp's services, selectors and serializers call it. With no
+extension registered, the social core behaves as a plain social app (nothing is remixable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+    from django.db.models import QuerySet
+
+    from .models import Comment, Post, User
+
+    Viewer = User | AnonymousUser
+
+
+class PostExtension(Protocol):
+    def new_post_allow_remix(self, *, author: User) -> bool:
+        """The per-post toggle a new upload gets when its creator did not choose one."""
+
+    def set_post_allow_remix(self, *, post: Post, actor: User, value: bool) -> None:
+        """Change a post's toggle (with whatever locking, ledger and cancelling that implies)."""
+
+    def visible_comments(self, comments: QuerySet[Comment], *, viewer: Viewer) -> QuerySet[Comment]:
+        """Narrow a comment queryset to what may be shown now (e.g. remixes whose consent is off)."""
+
+    def post_states(self, posts: Iterable[Post], *, viewer: Viewer) -> dict[int, dict[str, Any]]:
+        """Extra read-only fields per post id for ``viewer`` (computed in bulk, no query per post)."""
+
+    def comment_payloads(self, comments: Iterable[Comment], *, request: Any) -> dict[int, dict[str, Any]]:
+        """The ``remix`` payload per comment id for comments of kind ``remix``."""
+
+    def on_unfollow(self, *, follower: User, followee: User) -> None:
+        """``follower`` stopped following ``followee`` (an audience may have narrowed)."""
+
+
+_extension: PostExtension | None = None
+
+
+def register(extension: PostExtension) -> None:
+    global _extension
+    _extension = extension
+
+
+def get() -> PostExtension | None:
+    return _extension
