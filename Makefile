@@ -13,7 +13,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379
 SERVICES_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL)/0 CACHE_URL=$(TEST_REDIS_URL)/1
 
-.PHONY: setup run worker web serve migrate demo test test-embedded test-services lint format browsers clean
+.PHONY: setup run worker web serve migrate model demo test test-embedded test-services lint format browsers clean
 
 setup: $(VENV)/.installed
 
@@ -27,19 +27,28 @@ $(VENV)/.installed: requirements.txt
 migrate: setup
 	$(PY) manage.py migrate --noinput
 
-demo: migrate
+# The embedded default's model: a tiny random-weight pipeline of the real diffusers classes.
+TINY_MODEL := $(VAR_DIR)/models/tiny-instruct-pix2pix
+
+model: setup
+	$(PY) manage.py remix_build_tiny_model $(TINY_MODEL)
+
+demo: migrate model
 	$(PY) manage.py demo_data
+	$(PY) manage.py remix_demo_data
 
 # The whole app on the embedded default: web on 127.0.0.1:$(PORT) and a worker; Ctrl-C stops both.
 run: demo
 	@echo "Remix is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web and worker)"
 	@trap 'kill $$worker $$web 2>/dev/null; wait' INT TERM EXIT; \
-	$(VENV)/bin/celery -A socialapp worker -Q default,remix --concurrency 1 --loglevel WARNING & worker=$$!; \
+	$(VENV)/bin/celery -A socialapp worker -Q default,remix --concurrency 1 --beat --loglevel WARNING & worker=$$!; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload & web=$$!; \
 	wait -n $$worker $$web
 
+# A worker for both queues with the sweeper's schedule (celery beat) embedded. On GPU machines run
+# `celery -A socialapp worker -Q remix` per GPU and one `celery -A socialapp beat` somewhere.
 worker: migrate
-	$(VENV)/bin/celery -A socialapp worker -Q default,remix --loglevel INFO
+	$(VENV)/bin/celery -A socialapp worker -Q default,remix --concurrency 1 --beat --loglevel INFO
 
 web: migrate
 	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload

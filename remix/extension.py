@@ -23,8 +23,10 @@ class RemixExtension:
         consent.post_allow_remix_set(post=post, actor=actor, value=value)
 
     def visible_comments(self, comments: QuerySet[Comment], *, viewer: User | AnonymousUser) -> QuerySet[Comment]:
-        # A remix is shown only while its creator consents to its requester's remix.
-        return comments.filter(~Q(kind=Comment.Kind.REMIX) | policy.consented_remix_q())
+        # A remix is shown only while its creator consents to its requester's remix; its result
+        # (image, job) comes in the same query, for the API payload and the templates alike.
+        visible = comments.filter(~Q(kind=Comment.Kind.REMIX) | policy.consented_remix_q())
+        return visible.select_related("remix_result", "remix_result__job")
 
     def post_states(self, posts: Iterable[Post], *, viewer: User | AnonymousUser) -> dict[int, dict[str, Any]]:
         posts = list(posts)
@@ -46,7 +48,15 @@ class RemixExtension:
         }
 
     def comment_payloads(self, comments: Iterable[Comment], *, request: Any) -> dict[int, dict[str, Any]]:
-        results = RemixResult.objects.filter(comment__in=list(comments)).select_related("job")
+        comments = list(comments)
+        # Loaded with the comments by visible_comments (select_related); one query for any others.
+        cached = {
+            c.pk: c._state.fields_cache.get("remix_result") for c in comments if "remix_result" in c._state.fields_cache
+        }
+        results = [r for r in cached.values() if r is not None]
+        missing = [c.pk for c in comments if c.pk not in cached]
+        if missing:
+            results += RemixResult.objects.filter(comment__in=missing).select_related("job")
         return {result.comment_id: payload(result, request=request) for result in results}
 
     def on_unfollow(self, *, follower: User, followee: User) -> None:

@@ -136,6 +136,7 @@ class RemixPipeline:
             raise ModelUnavailable(f"The model {model!r} is a {class_name!r}; only {supported} are supported.")
         metadata = _read_metadata(index_path.parent)
 
+        _before_torch_import()
         import torch
 
         if device is None:
@@ -299,6 +300,16 @@ class RemixPipeline:
         return EditResult(image=result, model_seconds=model_seconds, steps=steps, params=params)
 
 
+def _before_torch_import() -> None:
+    """Process settings torch reads once, at its first import (only this module imports it).
+
+    The CPU build's OpenMP threads spin while they wait for work. On a small machine where two torch processes
+    meet (a worker next to a test run, two workers), the spinners starve each other: an edit that takes 0.5 s
+    took 5-45 s. Passive waiting costs a few percent and removes that cliff; OMP_WAIT_POLICY=ACTIVE restores it.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def _quiet_progress_bars() -> None:
     """Loading and saving bars are noise in a worker's log and in tests; the hub's download bars stay."""
     from diffusers.utils import logging as diffusers_logging
@@ -419,6 +430,7 @@ def build_tiny_model(target: Path, *, arch: str = ARCH_INSTRUCT_PIX2PIX, seed: i
     """
     if arch not in DEFAULT_STEPS:
         raise ValueError(f"Unknown arch {arch!r}; expected one of {', '.join(DEFAULT_STEPS)}.")
+    _before_torch_import()
     import torch
 
     target = Path(target)

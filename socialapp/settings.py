@@ -108,6 +108,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    # Tests use a file too, not Django's shared-cache in-memory database: shared-cache locks ignore
+    # the busy timeout, so concurrent requests would fail where the real file database waits.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The cache (throttling, cached counts): local memory by default, e.g. redis://127.0.0.1:6379/1.
@@ -178,6 +181,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # Seconds between looks at the queue folder: a remix should start at once, not a second later.
+        "polling_interval": 0.2,
     }
 else:
     # Seconds before a message that was delivered but not acknowledged is delivered again.

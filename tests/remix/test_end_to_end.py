@@ -15,8 +15,7 @@ from remix.models import RemixJob, RemixResult
 from remix.pipeline import reset_pipeline_cache
 from remix.tasks import run_remix_job
 from socialapp.models import Notification, Post, User
-from tests.conftest import client_for
-from tests.remix.conftest import wait_for
+from tests.conftest import client_for, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 

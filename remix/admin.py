@@ -1,0 +1,150 @@
+"""Admin for moderators: remix jobs (status, timings, parameters, errors), creators' consent and its ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from . import jobs
+from .models import ConsentChange, CreatorSettings, RemixJob, RemixResult
+
+
+class RemixResultInline(admin.StackedInline):
+    model = RemixResult
+    can_delete = False
+    extra = 0
+    readonly_fields = ["preview", "comment", "image", "width", "height", "created_at"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Image")
+    def preview(self, result: RemixResult) -> str:
+        return format_html('<img src="{}" alt="remix of job {}" height="240">', result.image.url, result.job_id)
+
+
+@admin.register(RemixJob)
+class RemixJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "status",
+        "post",
+        "requester",
+        "prompt_start",
+        "progress",
+        "attempts",
+        "created_at",
+        "model_seconds",
+    ]
+    list_filter = ["status", "error_code", "created_at"]
+    search_fields = ["prompt", "requester__username", "post__author__username", "error_code"]
+    date_hierarchy = "created_at"
+    list_select_related = ["post", "requester"]
+    inlines = [RemixResultInline]
+    actions = ["cancel_jobs", "rerun_jobs"]
+    readonly_fields = [
+        "post",
+        "requester",
+        "status",
+        "prompt",
+        "meme_text",
+        "frame_time",
+        "seed",
+        "params",
+        "client_request_id",
+        "progress",
+        "error_code",
+        "error_detail",
+        "model_id",
+        "model_revision",
+        "created_at",
+        "enqueued_at",
+        "started_at",
+        "finished_at",
+        "model_seconds",
+        "attempts",
+        "claim_token",
+        "lease_expires_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["post", "requester", "status", "progress", "prompt", "meme_text", "frame_time"]}),
+        ("Error", {"fields": ["error_code", "error_detail"]}),
+        ("Model and parameters", {"fields": ["model_id", "model_revision", "seed", "params"]}),
+        ("Timings", {"fields": ["created_at", "enqueued_at", "started_at", "finished_at", "model_seconds"]}),
+        ("Delivery", {"fields": ["attempts", "claim_token", "lease_expires_at", "client_request_id"]}),
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the row is the job's truth: only the worker and the actions below change it
+
+    @admin.display(description="Prompt")
+    def prompt_start(self, job: RemixJob) -> str:
+        return job.prompt[:60]
+
+    @admin.action(description="Cancel the selected queued or running jobs")
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[RemixJob]) -> None:
+        cancelled = 0
+        for job in queryset.select_related("post"):
+            if job.status in RemixJob.ACTIVE:
+                jobs.remix_job_cancel(job=job, actor=job.post.author)  # cancelled on the creator's behalf
+                cancelled += 1
+        self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
+
+    @admin.action(description="Re-run the selected jobs (as new jobs with the same parameters)")
+    def rerun_jobs(self, request: HttpRequest, queryset: QuerySet[RemixJob]) -> None:
+        created, refused = 0, 0
+        for job in queryset.select_related("post", "requester"):
+            try:
+                jobs.remix_job_create(
+                    post=job.post,
+                    requester=job.requester,
+                    request=jobs.JobRequest(
+                        prompt=job.prompt, frame_time=job.frame_time, meme_text=job.meme_text, seed=job.seed
+                    ),
+                )
+                created += 1
+            except (jobs.RemixNotAllowed, jobs.RemixRequestInvalid, jobs.RateLimited):
+                refused += 1
+        self.message_user(request, f"Queued {created} new job(s); {refused} refused (consent, input or quota).")
+
+
+@admin.register(CreatorSettings)
+class CreatorSettingsAdmin(admin.ModelAdmin):
+    list_display = ["user", "allow_remix", "audience", "new_posts_allow_remix", "updated_at"]
+    list_filter = ["allow_remix", "audience", "new_posts_allow_remix"]
+    search_fields = ["user__username"]
+    readonly_fields = ["user", "allow_remix", "audience", "new_posts_allow_remix", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # consent is the creator's to give; admins read it here
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ConsentChange)
+class ConsentChangeAdmin(admin.ModelAdmin):
+    """The append-only consent ledger: readable, filterable, never editable."""
+
+    list_display = ["created_at", "creator", "actor", "field", "post_ref", "old_value", "new_value", "cancelled_jobs"]
+    list_filter = ["field", "created_at"]
+    search_fields = ["creator__username", "actor__username"]
+    date_hierarchy = "created_at"
+    list_select_related = ["creator", "actor"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
