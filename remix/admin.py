@@ -18,7 +18,7 @@ class RemixResultInline(admin.StackedInline):
     can_delete = False
     extra = 0
     readonly_fields = ["preview", "comment", "image", "width", "height", "created_at"]
-    fields = readonly_fields
+    fields = ("preview", "comment", "image", "width", "height", "created_at")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -12,11 +12,10 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from socialapp.models import Post, User
@@ -64,7 +63,16 @@ class JobRequest:
     client_request_id: str | None = None
 
 
-def _validate(post: Post, request: JobRequest) -> JobRequest:
+@dataclass(frozen=True)
+class _ValidRequest:
+    prompt: str
+    frame_time: float | None
+    meme_text: str
+    seed: int
+    client_request_id: str | None
+
+
+def _validate(post: Post, request: JobRequest) -> _ValidRequest:
     prompt = " ".join(request.prompt.split())
     if not 1 <= len(prompt) <= MAX_PROMPT:
         raise RemixRequestInvalid("prompt", f"Describe the edit in 1 to {MAX_PROMPT} characters.")
@@ -82,7 +90,7 @@ def _validate(post: Post, request: JobRequest) -> JobRequest:
     seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
     if not 0 <= seed < 2**63:
         raise RemixRequestInvalid("seed", "The seed must be a non-negative 63-bit integer.")
-    return JobRequest(prompt, frame_time, meme_text, seed, request.client_request_id)
+    return _ValidRequest(prompt, frame_time, meme_text, seed, request.client_request_id or None)
 
 
 def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tuple[RemixJob, bool]:
@@ -120,7 +128,7 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
                 meme_text=valid.meme_text,
                 frame_time=valid.frame_time,
                 seed=valid.seed,
-                client_request_id=valid.client_request_id or None,
+                client_request_id=valid.client_request_id,
                 enqueued_at=timezone.now(),
             )
             run_remix_job.delay_on_commit(job.pk)
@@ -154,7 +162,7 @@ def remix_job_cancel(*, job: RemixJob, actor: User) -> RemixJob:
 # --- transitions used by the worker ---------------------------------------------------------------
 
 
-def lease_until() -> timezone.datetime:
+def lease_until() -> datetime:
     return timezone.now() + timedelta(seconds=settings.REMIX_JOB_LEASE_SECONDS)
 
 
@@ -199,7 +207,7 @@ def requeue(job_ids: list[int]) -> int:
     return len(job_ids)
 
 
-def sweep_expired(*, now: timezone.datetime | None = None) -> dict[str, int]:
+def sweep_expired(*, now: datetime | None = None) -> dict[str, int]:
     """The periodic sweeper: recover jobs whose worker vanished or whose message was lost.
 
     - running with an expired lease: failed after REMIX_MAX_DELIVERIES claims, else re-enqueued;
@@ -219,7 +227,3 @@ def sweep_expired(*, now: timezone.datetime | None = None) -> dict[str, int]:
     )
     requeue(retry + lost)
     return {"failed": len(exhausted), "requeued_running": len(retry), "requeued_queued": len(lost)}
-
-
-def count_attempt(job_id: int) -> None:
-    RemixJob.objects.filter(pk=job_id).update(attempts=F("attempts") + 1)

@@ -119,11 +119,11 @@ def consented_remix_q(*, post_path: str = "post", requester_path: str = "author"
     settings_rows = CreatorSettings.objects.filter(user=OuterRef(creator))
     if account_default():
         # No row means the site default (on): only a saved "off" switches the account off.
-        account_on = ~Exists(settings_rows.filter(allow_remix=False))
+        account_on = Q(~Exists(settings_rows.filter(allow_remix=False)))
     else:
-        account_on = Exists(settings_rows.filter(allow_remix=True))
-    audience_everyone = ~Exists(settings_rows.filter(audience=CreatorSettings.Audience.FOLLOWING))
-    creator_follows = Exists(Follow.objects.filter(follower=OuterRef(creator), followee=OuterRef(requester_path)))
+        account_on = Q(Exists(settings_rows.filter(allow_remix=True)))
+    audience_everyone = Q(~Exists(settings_rows.filter(audience=CreatorSettings.Audience.FOLLOWING)))
+    creator_follows = Q(Exists(Follow.objects.filter(follower=OuterRef(creator), followee=OuterRef(requester_path))))
     return (
         account_on
         & Q(**{f"{post_path}__allow_remix": True})

@@ -88,15 +88,16 @@ def claim(job_id: int) -> tuple[RemixJob, str] | Outcome:
 def load_source(job: RemixJob) -> Image.Image:
     """The still to edit: the video frame at ``frame_time`` (default the poster frame) or the photo."""
     post = job.post
-    with default_storage.open(post.media.name, "rb") as stored:
+    name = str(post.media.name)
+    with default_storage.open(name, "rb") as stored:
         if post.media_type == Post.MediaType.IMAGE:
             with Image.open(stored) as image:
                 return image.convert("RGB")
         try:  # PyAV wants a path: local storage has one, remote storage is copied to a temp file first
-            return extract_frame(default_storage.path(post.media.name), at=job.frame_time)
+            return extract_frame(default_storage.path(name), at=job.frame_time)
         except NotImplementedError:
             pass
-        with tempfile.NamedTemporaryFile(suffix=Path(post.media.name).suffix, dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
+        with tempfile.NamedTemporaryFile(suffix=Path(name).suffix, dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
             for chunk in stored.chunks():
                 tmp.write(chunk)
             tmp.flush()

@@ -92,6 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "socialapp.context_processors.unread_notifications",
             ],
         },
     },
@@ -150,7 +151,8 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage",
     },
 }
-MEDIA_ROOT = VAR_DIR / "media"
+# Where local media files live (default under VAR_DIR).
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 # Whether Django itself serves MEDIA_ROOT (the embedded default); off when a CDN or S3 serves media.
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)

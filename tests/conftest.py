@@ -107,8 +107,9 @@ def _purge_broker() -> None:
 
 
 @pytest.fixture
-def celery_worker(transactional_db: None, model: Path, settings: Any) -> Iterator[None]:
-    """A real worker consuming the remix queue for the duration of the test."""
+def celery_worker(transactional_db: None, settings: Any) -> Iterator[None]:
+    """A real worker consuming the remix queue for the duration of the test (with settings.REMIX_MODEL:
+    request ``model`` or set it before this fixture)."""
     _purge_broker()
     if not _services_pass():
         with start_worker(
@@ -127,7 +128,8 @@ def celery_worker(transactional_db: None, model: Path, settings: Any) -> Iterato
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{host}/{db['NAME']}",
-        "REMIX_MODEL": str(model),
+        "REMIX_MODEL": str(settings.REMIX_MODEL),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "REMIX_OUTPUT_MIN_SIDE": str(settings.REMIX_OUTPUT_MIN_SIDE),
         "REMIX_JOB_LEASE_SECONDS": str(settings.REMIX_JOB_LEASE_SECONDS),
     }

@@ -94,7 +94,7 @@ class _ExtendedListSerializer(serializers.ListSerializer):
 
     def to_representation(self, data: Any) -> list[Any]:
         items = list(data.all() if hasattr(data, "all") else data)
-        self.child.context["extension_states"] = self.child.extension_states(items)  # type: ignore[union-attr]
+        self.child.context["extension_states"] = self.child.extension_states(items)  # type: ignore[union-attr,index]
         return super().to_representation(items)
 
 
@@ -183,7 +183,7 @@ class RemixPayloadSerializer(serializers.Serializer):
 class _CommentListSerializer(serializers.ListSerializer):
     def to_representation(self, data: Any) -> list[Any]:
         items = list(data.all() if hasattr(data, "all") else data)
-        self.child.context["remix_payloads"] = self.child.remix_payloads(items)  # type: ignore[union-attr]
+        self.child.context["remix_payloads"] = self.child.remix_payloads(items)  # type: ignore[union-attr,index]
         return super().to_representation(items)
 
 

@@ -17,7 +17,8 @@ from remix.tasks import run_remix_job
 from socialapp.models import Notification, Post, User
 from tests.conftest import client_for, wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
+# Each test asks for `celery_worker` last, so the model it runs is chosen before the worker starts.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("model")]
 
 
 def _remix_comments(api: APIClient, post: Post) -> list[dict[str, Any]]:
@@ -25,14 +26,20 @@ def _remix_comments(api: APIClient, post: Post) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(params=["instruct-pix2pix", "flux-kontext"])
-def arch_model(request: pytest.FixtureRequest, settings: Any, tiny_ip2p: Path, tiny_kontext: Path) -> str:
-    settings.REMIX_MODEL = str(tiny_ip2p if request.param == "instruct-pix2pix" else tiny_kontext)
+def arch_model(request: pytest.FixtureRequest, settings: Any, model: Path, tiny_kontext: Path) -> str:
+    settings.REMIX_MODEL = str(model if request.param == "instruct-pix2pix" else tiny_kontext)
     reset_pipeline_cache()
     return request.param
 
 
 def test_allowed_remix_becomes_a_labelled_comment(
-    arch_model: str, remixable_post: Post, creator: User, viewer: User, viewer_api: APIClient, settings: Any
+    arch_model: str,
+    remixable_post: Post,
+    creator: User,
+    viewer: User,
+    viewer_api: APIClient,
+    settings: Any,
+    celery_worker: None,
 ) -> None:
     response = viewer_api.post(
         f"/api/posts/{remixable_post.pk}/remixes/",
@@ -68,7 +75,9 @@ def test_allowed_remix_becomes_a_labelled_comment(
     assert note.actor == viewer and note.post == remixable_post and "remix" in note.text
 
 
-def test_the_same_message_delivered_twice_yields_one_comment(remixable_post: Post, viewer_api: APIClient) -> None:
+def test_the_same_message_delivered_twice_yields_one_comment(
+    remixable_post: Post, viewer_api: APIClient, celery_worker: None
+) -> None:
     job_id = viewer_api.post(f"/api/posts/{remixable_post.pk}/remixes/", {"prompt": "add a hat"}, format="json").json()[
         "id"
     ]
@@ -82,7 +91,7 @@ def test_the_same_message_delivered_twice_yields_one_comment(remixable_post: Pos
 
 
 def test_video_frame_is_remixed_at_the_chosen_time(
-    creator: User, viewer_api: APIClient, tmp_path: Path, settings: Any
+    creator: User, viewer_api: APIClient, tmp_path: Path, settings: Any, celery_worker: None
 ) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -105,7 +114,7 @@ def test_video_frame_is_remixed_at_the_chosen_time(
 
 
 def test_revoking_while_queued_cancels_and_nothing_is_attached(
-    remixable_post: Post, creator: User, viewer_api: APIClient
+    remixable_post: Post, creator: User, viewer_api: APIClient, celery_worker: None
 ) -> None:
     creator_api = client_for(creator)
     # The message reaches the worker only when this block commits, by when consent is gone.
