@@ -170,6 +170,17 @@ def run_job(job_id: int) -> Outcome:
         return claimed
     job, token = claimed
     try:
+        return _run_claimed(job, token)
+    except Exception:
+        # A bug in a step is this job's failure (with a code), not a crash loop of redeliveries.
+        logger.exception("remix job %s: unexpected error", job_id)
+        jobs.fail(job_id, code="internal_error", detail="Something went wrong making this remix.", claim_token=token)
+        return Outcome.FAILED
+
+
+def _run_claimed(job: RemixJob, token: str) -> Outcome:
+    job_id = job.pk
+    try:
         source = load_source(job)
     except (MediaRejected, OSError) as exc:
         jobs.fail(job_id, code="source_unreadable", detail="The post's media could not be read.", claim_token=token)

@@ -239,3 +239,17 @@ def test_cancel_by_requester_stops_a_running_job(
     job.refresh_from_db()
     assert job.status == "cancelled" and job.error_code == "cancelled_by_user"
     assert not any(p.parent.name == "remixes" for p in media_files(media_root))
+
+
+def test_an_unexpected_error_fails_the_job_with_a_code(
+    remixable_post: Post, viewer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("bug")
+
+    monkeypatch.setattr(worker, "finish_image", broken)
+    job = _job(remixable_post, viewer)
+    assert worker.run_job(job.pk) is worker.Outcome.FAILED
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error_code == "internal_error"
+    assert not RemixResult.objects.exists()
