@@ -19,6 +19,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -286,6 +287,19 @@ def account_settings(request: AuthenticatedRequest) -> HttpResponse:
     services.profile_update(user=request.user, **form.cleaned_data)
     messages.success(request, "Profile saved.")
     return redirect("settings")
+
+
+@require_safe
+@login_required_page
+def notifications(request: AuthenticatedRequest) -> HttpResponse:
+    """The user's notifications, newest first; opening the page marks them all read."""
+    listed = selectors.notifications_for(user=request.user).select_related("actor__profile")
+    page = Paginator(listed, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Read the page (with each one's unread state) before marking, so the new ones still show as new.
+    items = list(page.object_list)
+    if request.method == "GET":
+        services.notifications_mark_read(user=request.user)
+    return render(request, "socialapp/notifications.html", {"page": page, "items": items})
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

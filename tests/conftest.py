@@ -107,9 +107,9 @@ def _purge_broker() -> None:
 
 
 @pytest.fixture
-def celery_worker(transactional_db: None, settings: Any) -> Iterator[None]:
-    """A real worker consuming the remix queue for the duration of the test (with settings.REMIX_MODEL:
-    request ``model`` or set it before this fixture)."""
+def celery_worker(transactional_db: None, model: Path, settings: Any) -> Iterator[None]:
+    """A real worker consuming the remix queue for the duration of the test, running settings.REMIX_MODEL
+    (the tiny InstructPix2Pix, or what a fixture requested before this one set it to)."""
     _purge_broker()
     if not _services_pass():
         with start_worker(

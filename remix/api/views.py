@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
@@ -16,7 +16,7 @@ from socialapp import selectors as social_selectors
 from socialapp.api.errors import ApiError, ErrorSerializer
 from socialapp.models import User
 
-from .. import consent, jobs, policy
+from .. import consent, jobs, policy, selectors
 from ..models import ConsentChange, RemixJob
 from . import serializers as s
 
@@ -99,18 +99,12 @@ class RemixCreateView(APIView):
         return response
 
 
-def _jobs_visible_to(user: User) -> QuerySet[RemixJob]:
-    """Jobs a user may look at: their own requests, remixes of their posts, everything for staff."""
-    visible = RemixJob.objects.select_related("post", "result")
-    return visible if user.is_staff else visible.filter(Q(requester=user) | Q(post__author=user))
-
-
 class RemixDetailView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(responses={200: s.RemixJobSerializer, **_errors(401, 404)})
     def get(self, request: Request, pk: int) -> Response:
-        job = get_object_or_404(_jobs_visible_to(_caller(request)), pk=pk)
+        job = get_object_or_404(selectors.job_list_visible_to(user=_caller(request)), pk=pk)
         return Response(s.RemixJobSerializer(job).data)
 
 
@@ -120,7 +114,7 @@ class RemixCancelView(APIView):
     @extend_schema(request=None, responses={200: s.RemixJobSerializer, **_errors(401, 403, 404, 409)})
     def post(self, request: Request, pk: int) -> Response:
         me = _caller(request)
-        job = get_object_or_404(_jobs_visible_to(me), pk=pk)
+        job = get_object_or_404(selectors.job_list_visible_to(user=me), pk=pk)
         try:
             job = jobs.remix_job_cancel(job=job, actor=me)
         except PermissionError:

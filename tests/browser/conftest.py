@@ -133,3 +133,15 @@ def sample_video(tmp_path: Path) -> Path:
     from socialapp.demo_media import make_video
 
     return make_video(tmp_path / "sunset.mp4", seconds=2, size=(320, 180))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _media_served_by_the_app() -> Iterator[None]:
+    """Django's live server answers /media/ itself (no byte ranges, none of our headers); hand those
+    requests to the app's own media view instead, so the browser sees what users get."""
+    from django.test import testcases
+
+    original = testcases._MediaFilesHandler._should_handle
+    testcases._MediaFilesHandler._should_handle = lambda self, path: False  # type: ignore[method-assign]
+    yield
+    testcases._MediaFilesHandler._should_handle = original  # type: ignore[method-assign]

@@ -140,11 +140,10 @@ def test_sign_up_upload_watch_comment_follow(
     alice.assert_clean(allow_statuses=(400,))
     alice.screenshot("upload-error")
 
-    # Settings: edit the display name and bio; the remix section is a placeholder, with no toggles.
+    # Settings: edit the display name and bio. Remixing starts off (opt-in); test_remix_flow.py covers it.
     page.get_by_role("link", name="Settings").click()
     remix_section = page.locator("section", has=page.get_by_role("heading", name="AI remix"))
-    expect(remix_section).to_contain_text("Remix controls arrive with the remix feature")
-    expect(remix_section.locator("input")).to_have_count(0)
+    expect(remix_section.get_by_label("Allow AI remixes of my content")).not_to_be_checked()
     page.get_by_label("Display name").fill("Alice Example")
     page.get_by_label("Bio").fill("Filming sunsets since 2019.")
     page.get_by_role("button", name="Save profile").click()
@@ -334,4 +333,23 @@ def test_api_docs_render_offline_under_the_csp(open_page: Callable[..., BrowserP
     expect(browser.page.get_by_text("/api/posts/", exact=True).first).to_be_visible()
     browser.screenshot("api-docs")
     assert all(url.startswith(browser.base_url) or url.startswith("data:") for url in requested), requested
+    browser.assert_clean()
+
+
+def test_video_can_seek_through_the_apps_media_view(open_page: Callable[..., BrowserPage], sample_video: Any) -> None:
+    """The post page's video is served with byte ranges, so the browser can seek (and frame-pick)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from socialapp import services
+
+    post = services.post_create(
+        author=UserFactory(username="iris"), upload=SimpleUploadedFile("v.mp4", sample_video.read_bytes())
+    )
+    browser = open_page()
+    browser.goto(f"/p/{post.pk}/")
+    video = browser.page.locator("video")
+    video.evaluate("v => new Promise(r => v.readyState >= 1 ? r() : v.addEventListener('loadedmetadata', r))")
+    assert video.evaluate("v => v.seekable.length > 0 && v.seekable.end(0) > 1.5")
+    video.evaluate("v => new Promise(r => { v.addEventListener('seeked', r, {once: true}); v.currentTime = 1.5; })")
+    assert abs(video.evaluate("v => v.currentTime") - 1.5) < 0.2
     browser.assert_clean()
