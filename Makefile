@@ -13,9 +13,16 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379
 SERVICES_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL)/0 CACHE_URL=$(TEST_REDIS_URL)/1
 
-.PHONY: setup run worker web serve migrate model demo test test-embedded test-services lint format browsers clean
+.PHONY: setup system-packages run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean
 
-setup: $(VENV)/.installed
+setup: system-packages $(VENV)/.installed
+
+# Debian libraries that OpenCV (the invisible watermark) loads; installed only when missing.
+system-packages:
+	@ldconfig -p | grep -q 'libGL.so.1 ' && ldconfig -p | grep -q 'libglib-2.0.so.0 ' || { \
+	  echo "installing Debian's libgl1 and libglib2.0-0 for OpenCV"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libgl1 libglib2.0-0 >/dev/null; }
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -33,7 +40,11 @@ TINY_MODEL := $(VAR_DIR)/models/tiny-instruct-pix2pix
 model: setup
 	$(PY) manage.py remix_build_tiny_model $(TINY_MODEL)
 
-demo: migrate model
+# The embedded default's C2PA signing identity: a local test CA and a signing certificate.
+signing: setup
+	$(PY) manage.py remix_make_signing_cert $(VAR_DIR)/signing
+
+demo: migrate model signing
 	$(PY) manage.py demo_data
 	$(PY) manage.py remix_demo_data
 
@@ -47,7 +58,7 @@ run: demo
 
 # A worker for both queues with the sweeper's schedule (celery beat) embedded. On GPU machines run
 # `celery -A socialapp worker -Q remix` per GPU and one `celery -A socialapp beat` somewhere.
-worker: migrate
+worker: migrate model signing
 	$(VENV)/bin/celery -A socialapp worker -Q default,remix --concurrency 1 --beat --loglevel INFO
 
 web: migrate

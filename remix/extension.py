@@ -8,11 +8,17 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
+from socialapp.extensions import UploadProvenance
 from socialapp.models import Comment, Post, User
 
-from . import consent, policy
+from . import consent, credentials, policy, provenance
 from .models import RemixResult
 from .results import payload
+
+# IPTC digital source types that mean "made or changed by generative AI" (the "AI info" label).
+AI_SOURCE_TYPES = frozenset(
+    {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia", "compositeSynthetic"}
+)
 
 
 class RemixExtension:
@@ -61,3 +67,20 @@ class RemixExtension:
 
     def on_unfollow(self, *, follower: User, followee: User) -> None:
         consent.follow_removed(creator=follower, former_follow=followee)
+
+    def inspect_upload(self, *, data: bytes) -> UploadProvenance:
+        mime = credentials.sniff_image_type(data)
+        if mime is None:  # videos and anything else: nothing read (the validator decides what it is)
+            return UploadProvenance()
+        facts = provenance.read_credentials(data, mime_type=mime)
+        c2pa_type = facts.get("digital_source_type")
+        iptc_type = facts.get("iptc_digital_source_type")
+        ai_type = next((t for t in (c2pa_type, iptc_type) if t and t.rsplit("/", 1)[-1] in AI_SOURCE_TYPES), None)
+        ai_info = None
+        if ai_type is not None:
+            ai_info = {
+                "source": "c2pa" if ai_type == c2pa_type else "iptc",
+                "digital_source_type": ai_type,
+                "c2pa_state": facts.get("state"),
+            }
+        return UploadProvenance(ai_info=ai_info, keep_original=bool(facts.get("present")))

@@ -15,17 +15,19 @@ AI_LABEL = "AI-generated"
 
 def payload(result: RemixResult, *, request: Any) -> dict[str, Any]:
     """The ``remix`` field of a remix comment in the API."""
-    url = result.image.url
     return {
         "job": result.job_id,
-        "image_url": request.build_absolute_uri(url) if request is not None else url,
+        "image_url": _absolute(request, result.image.url),
         "ai_label": AI_LABEL,
-        # Signed provenance (C2PA) arrives with the provenance work; until then there is none to show.
-        "credentials_url": None,
+        "credentials_url": _absolute(request, f"/api/comments/{result.comment_id}/credentials/"),
         "prompt": result.job.prompt,
         "source_post": result.job.post_id,
         "frame_time": result.job.frame_time,
     }
+
+
+def _absolute(request: Any, url: str) -> str:
+    return request.build_absolute_uri(url) if request is not None else url
 
 
 def _delete_image_on_commit(sender: type[RemixResult], instance: RemixResult, **kwargs: Any) -> None:

@@ -11,4 +11,6 @@ urlpatterns = [
     path("remixes/<int:pk>/cancel/", views.job_cancel, name="remix-job-cancel"),
     path("me/remixes/", views.my_remixes, name="my-remixes"),
     path("settings/remix/", views.remix_settings, name="remix-settings"),
+    path("c/<int:pk>/credentials/", views.comment_credentials, name="comment-credentials"),
+    path("check/", views.check_image, name="check-image"),
 ]

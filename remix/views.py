@@ -8,25 +8,27 @@ Every page works as plain HTML; remix.js adds the live progress bar and the fram
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from socialapp import selectors as social_selectors
 from socialapp.forms import CommentForm, ProfileForm
-from socialapp.models import Post, User
+from socialapp.models import Comment, Post, User
 from socialapp.views import AuthenticatedRequest, login_required_page
 
-from . import consent, jobs, policy, selectors
+from . import consent, credentials, jobs, policy, selectors
 from .forms import CreatorSettingsForm, PostRemixToggleForm, RemixForm
 from .models import ConsentChange, RemixJob
 from .templatetags.remix_tags import panel_context
@@ -217,3 +219,168 @@ def post_remix_consent(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     consent.post_allow_remix_set(post=post, actor=request.user, value=value)
     messages.success(request, f"AI remixes of this post are now {'on' if value else 'off'}.")
     return redirect(_safe_next(request) or reverse("post-detail", args=[post.pk]))
+
+
+# --- content credentials ----------------------------------------------------------------------
+
+_STATES = {
+    "trusted": (
+        "Trusted",
+        "Signed with a certificate this site trusts, and the image has not changed since it was signed.",
+    ),
+    "valid": (
+        "Valid",
+        "The signature is intact and the image has not changed since it was signed, but the signer's "
+        "certificate is not on this site's trust list.",
+    ),
+    "invalid": (
+        "Invalid",
+        "The credentials do not match this image: it was changed after signing, or the signature is broken. "
+        "Do not rely on what they say.",
+    ),
+}
+_ACTIONS = {
+    "c2pa.opened": "Opened an existing image",
+    "c2pa.placed": "Placed an existing image",
+    "c2pa.created": "Created",
+    "c2pa.edited": "Edited",
+    "c2pa.edited.metadata": "Edited the metadata",
+    "c2pa.watermarked": "Invisible watermark added",
+    "c2pa.converted": "Converted to another format",
+    "c2pa.transcoded": "Re-encoded",
+    "c2pa.resized": "Resized",
+    "c2pa.cropped": "Cropped",
+    "c2pa.color_adjustments": "Colours adjusted",
+    "c2pa.filtered": "Filtered",
+    "c2pa.drawing": "Drawn on",
+    "c2pa.published": "Published",
+    "c2pa.redacted": "Redacted",
+}
+_TRAINING_USES = {
+    "cawg.ai_training": "AI training",
+    "c2pa.ai_training": "AI training",
+    "cawg.ai_generative_training": "Generative AI training",
+    "c2pa.ai_generative_training": "Generative AI training",
+    "cawg.ai_inference": "AI inference",
+    "c2pa.ai_inference": "AI inference",
+    "cawg.data_mining": "Data mining",
+    "c2pa.data_mining": "Data mining",
+}
+_PERMISSIONS = {"notAllowed": "Not allowed", "allowed": "Allowed", "constrained": "Allowed with conditions"}
+
+
+def _words(identifier: str) -> str:
+    """``compositeWithTrainedAlgorithmicMedia`` or ``color_adjustments`` as a sentence fragment."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", identifier).replace("_", " ").replace(".", " ").strip()
+    return spaced[:1].upper() + spaced[1:].lower()
+
+
+def _source_type(uri: str | None) -> str | None:
+    """An IPTC digital source type URI in words ("Composite with trained algorithmic media")."""
+    return _words(uri.rstrip("/").rsplit("/", 1)[-1]) if uri else None
+
+
+def _action(code: str) -> str:
+    return _ACTIONS.get(code) or _words(code.removeprefix("c2pa."))
+
+
+def _training(assertion: dict[str, str] | None) -> list[tuple[str, str]]:
+    """The training-and-mining assertion as (use, permission) rows; one row when every use is refused."""
+    if not assertion:
+        return []
+    if all(value == "notAllowed" for value in assertion.values()):
+        return [("AI training and data mining", "Not allowed")]
+    return [
+        (_TRAINING_USES.get(use) or _words(use.split(".", 1)[-1]), _PERMISSIONS.get(value, value))
+        for use, value in assertion.items()
+    ]
+
+
+def _web_link(url: Any) -> str | None:
+    # An uploaded image's manifest says anything it likes: only ever link plain web addresses.
+    return url if isinstance(url, str) and re.match(r"https?://[^\s]+$", url) else None
+
+
+def credentials_shown(info: dict[str, Any]) -> dict[str, Any]:
+    """What ``remix/_credentials.html`` shows of a ``remix.credentials.describe`` answer, in words."""
+    c2pa = info["c2pa"]
+    state = c2pa["state"] if c2pa["present"] else None
+    state_label, state_sentence = _STATES.get(state or "", ("None", "This file carries no content credentials."))
+    watermark = info["watermark"]
+    pointer = watermark.get("remix") or {}
+    actions = list(dict.fromkeys(_action(code) for code in c2pa["actions"]))  # in order, each once
+    return {
+        "present": c2pa["present"],
+        "state": state or "none",
+        "state_label": state_label,
+        "state_sentence": state_sentence,
+        "failures": c2pa["failures"],
+        "ai_generated": info["ai_generated"],
+        "source_type": _source_type(c2pa["digital_source_type"]),
+        "iptc_source_type": _source_type(info["iptc_digital_source_type"]),
+        "actions": actions,
+        "software_agent": c2pa["software_agent"],
+        "training": _training(c2pa["training_mining"]),
+        "ingredients": [i.get("title") or "Untitled" for i in c2pa["ingredients"]],
+        "source_url": _web_link(c2pa["source_url"]),
+        "watermark_found": watermark["found"],
+        # A comment's own panel says the mark points back at it; anywhere else it links to the remix.
+        "watermark_is_this": bool(pointer.get("visible")) and pointer.get("comment") == info.get("comment"),
+        "watermark_visible": bool(pointer.get("visible")),
+        "watermark_job": pointer.get("job"),
+        "watermark_url": pointer.get("post_url"),
+        "nothing": not (c2pa["present"] or watermark["found"] or info["iptc_digital_source_type"]),
+    }
+
+
+@require_safe
+def comment_credentials(request: HttpRequest, pk: int) -> HttpResponse:
+    """A remix comment's content credentials as a page; ``?partial=1`` answers only the panel's body
+    (what the comment's "Content credentials" panel fetches, so the two never differ)."""
+    comment = get_object_or_404(
+        Comment.objects.select_related("author", "post__author", "remix_result__job").filter(
+            kind=Comment.Kind.REMIX, remix_result__isnull=False
+        ),
+        pk=pk,
+    )
+    if not social_selectors.comment_is_visible(comment=comment, user=request.user):
+        raise Http404("No such remix.")
+    result = comment.remix_result
+    try:
+        info = credentials.describe_remix(result, viewer=request.user)
+    except FileNotFoundError:
+        raise Http404("The remix's image is gone.") from None
+    context = {"comment": comment, "result": result, "post": comment.post, "credentials": credentials_shown(info)}
+    if request.GET.get("partial"):
+        return render(request, "remix/_credentials.html", context)
+    return render(request, "remix/comment_credentials.html", context)
+
+
+def _human_size(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def check_image(request: HttpRequest) -> HttpResponse:
+    """Anyone may check an image: its content credentials and whether it carries a remix's watermark.
+    The same checks as ``POST /api/credentials/verify/``; nothing uploaded here is stored."""
+    context: dict[str, Any] = {"max_size": _human_size(settings.MAX_IMAGE_BYTES)}
+    if request.method != "POST":
+        return render(request, "remix/check.html", context)
+
+    too_large = f"That file is too large to check (the limit is {context['max_size']})."
+    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.MAX_IMAGE_BYTES + 1024 * 1024:
+        return render(request, "remix/check.html", {**context, "error": too_large}, status=413)
+    upload = request.FILES.get("image")
+    if upload is None:
+        return render(request, "remix/check.html", {**context, "error": "Choose an image to check."}, status=400)
+    if upload.size is not None and upload.size > settings.MAX_IMAGE_BYTES:
+        return render(request, "remix/check.html", {**context, "error": too_large}, status=413)
+    data = upload.read()
+    mime = credentials.sniff_image_type(data)
+    if mime is None:
+        error = "That file is not an image this page can check: choose a JPEG, PNG or WebP image."
+        return render(request, "remix/check.html", {**context, "error": error}, status=400)
+    info = credentials.describe(data, viewer=request.user, mime_type=mime)
+    context.update(credentials=credentials_shown(info), filename=upload.name)
+    return render(request, "remix/check.html", context)

@@ -7,7 +7,6 @@ post's deletion all end in a well-defined state, and a job yields at most one co
 
 from __future__ import annotations
 
-import io
 import logging
 import secrets
 import tempfile
@@ -26,7 +25,7 @@ from socialapp import services as social_services
 from socialapp.models import Comment, Notification, Post
 from socialapp.uploads import MediaRejected, extract_frame
 
-from . import jobs
+from . import jobs, provenance
 from .consent import CONSENT_REVOKED, lock_creator
 from .memes import draw_meme_text
 from .models import RemixJob, RemixResult
@@ -104,7 +103,7 @@ def load_source(job: RemixJob) -> Image.Image:
             return extract_frame(tmp.name, at=job.frame_time)
 
 
-def finish_image(image: Image.Image, *, meme_text: str) -> tuple[bytes, int, int]:
+def finish_image(image: Image.Image, *, meme_text: str) -> Image.Image:
     """The image people see: at least REMIX_OUTPUT_MIN_SIDE on its long side, meme text drawn on top."""
     image = image.convert("RGB")
     long_side = max(image.size)
@@ -113,9 +112,30 @@ def finish_image(image: Image.Image, *, meme_text: str) -> tuple[bytes, int, int
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
     if meme_text:
         image = draw_meme_text(image, meme_text)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue(), image.width, image.height
+    return image
+
+
+def _original(job: RemixJob) -> bytes | None:
+    """A photo's original upload when it carried content credentials: kept as the remix's ingredient."""
+    name = job.post.original.name
+    if not name:
+        return None
+    with default_storage.open(name, "rb") as stored:
+        return stored.read()
+
+
+def remix_facts(job: RemixJob, *, model_id: str, model_revision: str) -> provenance.RemixFacts:
+    """What the signed manifest says about this remix: its job, its model, its source post and frame."""
+    post = job.post
+    frame = f", frame at {job.frame_time:g} s" if job.frame_time is not None else ""
+    return provenance.RemixFacts(
+        job_id=job.pk,
+        model_id=model_id,
+        model_revision=model_revision,
+        source_post_url=f"{settings.SITE_URL.rstrip('/')}/p/{post.pk}/",
+        source_title=f"Post {post.pk} by @{post.author.username}{frame}",
+        prompt=job.prompt,
+    )
 
 
 def attach(job_id: int, *, claim_token: str, image: bytes, width: int, height: int) -> Outcome:
@@ -213,7 +233,14 @@ def _run_claimed(job: RemixJob, token: str) -> Outcome:
         return Outcome.FAILED
     params = {**result.params, "source_size": list(source.size)}
     RemixJob.objects.filter(pk=job_id, claim_token=token).update(model_seconds=result.model_seconds, params=params)
-    image, width, height = finish_image(result.image, meme_text=job.meme_text)
-    outcome = attach(job_id, claim_token=token, image=image, width=width, height=height)
+    image = finish_image(result.image, meme_text=job.meme_text)
+    facts = remix_facts(job, model_id=pipeline.model_id, model_revision=pipeline.revision)
+    try:
+        # Watermark, IPTC source type and a signed C2PA manifest: never published without them.
+        signed = provenance.sign_remix(image=image, source=source, facts=facts, source_manifest_jpeg=_original(job))
+    except provenance.ProvenanceUnavailable as exc:
+        jobs.fail(job_id, code="provenance_unavailable", detail=exc.detail, claim_token=token)
+        return Outcome.FAILED
+    outcome = attach(job_id, claim_token=token, image=signed, width=image.width, height=image.height)
     logger.info("remix job %s: %s (model %.2f s)", job_id, outcome, result.model_seconds)
     return outcome

@@ -8,6 +8,7 @@ extension registered, the social core behaves as a plain social app (nothing is 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -37,6 +38,17 @@ class PostExtension(Protocol):
 
     def on_unfollow(self, *, follower: User, followee: User) -> None:
         """``follower`` stopped following ``followee`` (an audience may have narrowed)."""
+
+    def inspect_upload(self, *, data: bytes) -> UploadProvenance:
+        """What an upload's own metadata says about its origin, read before re-encoding drops it."""
+
+
+@dataclass(frozen=True)
+class UploadProvenance:
+    # Shown as the post's "AI info" label, e.g. {"source": "c2pa", "digital_source_type": "..."}; None: no label.
+    ai_info: dict[str, Any] | None = None
+    # The original file's bytes, kept (never served) when it carries credentials worth passing on.
+    keep_original: bool = False
 
 
 _extension: PostExtension | None = None

@@ -72,6 +72,11 @@ class Post(models.Model):
     height = models.PositiveIntegerField()
     video_codec = models.CharField(max_length=20, blank=True)
     size_bytes = models.PositiveBigIntegerField(default=0)
+    # What the upload's own metadata said about its origin (C2PA or IPTC AI source type): the "AI info" label.
+    ai_info = models.JSONField(null=True, blank=True)
+    # The uploaded file as it came, kept only when it carries content credentials (never served: the
+    # suffix is not a media type), so a remix can name it as an ingredient.
+    original = models.FileField(upload_to=_media_path, max_length=200, blank=True)
     # The creator's per-post remix consent; the remix feature reads it through its policy.
     allow_remix = models.BooleanField(default=False)
     # Text comments, kept in step by services.comment_create / comment_remove so the feed needs no

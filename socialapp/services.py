@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
@@ -96,10 +97,22 @@ def post_create(*, author: User, upload: UploadedFile, caption: str = "", allow_
     if allow_remix is None:
         extension = extensions.get()
         allow_remix = extension.new_post_allow_remix(author=author) if extension is not None else False
+    extension = extensions.get()
+    origin = None
+    if extension is not None and upload.size <= settings.MAX_IMAGE_BYTES:
+        # Read the upload's own credentials before validation re-encodes them away.
+        upload.seek(0)
+        origin = extension.inspect_upload(data=upload.read())
+        upload.seek(0)
     saved: list[str] = []
     try:
         with validated_upload(upload) as media, transaction.atomic():
             token = secrets.token_urlsafe(16)
+            original_name = ""
+            if origin is not None and origin.keep_original and media.media_type == Post.MediaType.IMAGE:
+                upload.seek(0)
+                original_name = default_storage.save(f"posts/{token}.original", File(upload))
+                saved.append(original_name)
             with media.media_path.open("rb") as fh:
                 media_name = default_storage.save(f"posts/{token}{media.media_ext}", File(fh))
             saved.append(media_name)
@@ -119,6 +132,8 @@ def post_create(*, author: User, upload: UploadedFile, caption: str = "", allow_
                 video_codec=media.video_codec,
                 size_bytes=media.size_bytes,
                 allow_remix=allow_remix,
+                ai_info=origin.ai_info if origin is not None else None,
+                original=original_name,
             )
     except BaseException:
         for name in saved:
@@ -167,7 +182,7 @@ def post_remove(*, post: Post) -> None:
     """Delete a post, its comments and its stored files with no permission check (moderation, admin)."""
     with transaction.atomic():
         # Files go only once the rows are gone for good; a rolled-back delete keeps them.
-        _delete_files_on_commit(post.media.name, post.poster.name)
+        _delete_files_on_commit(post.media.name, post.poster.name, post.original.name)
         post.delete()
 
 

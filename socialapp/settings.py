@@ -47,6 +47,9 @@ ALLOWED_HOSTS = env.list(
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ENV=production needs ALLOWED_HOSTS.")
 
+# The site's public address, for absolute links written into files (e.g. a remix's signed manifest).
+SITE_URL = env.str("SITE_URL", default="") or f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+
 # Origins trusted for CSRF on unsafe requests (https://example.com, comma-separated).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -241,6 +244,28 @@ REMIX_JOB_TIME_LIMIT = env.int("REMIX_JOB_TIME_LIMIT", default=600)
 REMIX_SWEEP_INTERVAL_SECONDS = env.int("REMIX_SWEEP_INTERVAL_SECONDS", default=30)
 # Remix images smaller than this on their long side are scaled up for display.
 REMIX_OUTPUT_MIN_SIDE = env.int("REMIX_OUTPUT_MIN_SIDE", default=512)
+# Provenance: the C2PA signing certificate chain (leaf first, PEM) and its private key (PEM), as files.
+# The embedded default uses a local test CA made by `manage.py remix_make_signing_cert VAR_DIR/signing`;
+# production must be given the operator's own and refuses to start without them.
+_signing_dir = VAR_DIR / "signing"
+REMIX_C2PA_CERT_CHAIN = env.str("REMIX_C2PA_CERT_CHAIN", default="") or (
+    "" if PRODUCTION else str(_signing_dir / "chain.pem")
+)
+REMIX_C2PA_PRIVATE_KEY = env.str("REMIX_C2PA_PRIVATE_KEY", default="") or (
+    "" if PRODUCTION else str(_signing_dir / "signer.key")
+)
+# Extra trust anchors (PEM file) for verifying credentials, e.g. the test CA; empty = c2pa's defaults only.
+REMIX_C2PA_TRUST_ANCHORS = env.str("REMIX_C2PA_TRUST_ANCHORS", default="") or (
+    "" if PRODUCTION else str(_signing_dir / "ca.pem")
+)
+# An RFC 3161 timestamp authority for signatures (optional; needs network access from the worker).
+REMIX_C2PA_TSA_URL = env.str("REMIX_C2PA_TSA_URL", default="")
+if PRODUCTION and not all(path and Path(path).is_file() for path in (REMIX_C2PA_CERT_CHAIN, REMIX_C2PA_PRIVATE_KEY)):
+    raise ImproperlyConfigured(
+        "DJANGO_ENV=production needs REMIX_C2PA_CERT_CHAIN and REMIX_C2PA_PRIVATE_KEY: the files of the C2PA "
+        "signing certificate chain and its key (every remix is signed)."
+    )
+
 CELERY_BEAT_SCHEDULE = {
     "remix-sweeper": {"task": "remix.tasks.sweep_expired_jobs", "schedule": float(REMIX_SWEEP_INTERVAL_SECONDS)},
 }
@@ -271,6 +296,8 @@ REST_FRAMEWORK = {
         "auth": env.str("AUTH_THROTTLE_RATE", default="30/minute"),
         # Uploads per user.
         "uploads": env.str("UPLOAD_THROTTLE_RATE", default="60/hour"),
+        # Image checks (content credentials) per client.
+        "verify": env.str("VERIFY_THROTTLE_RATE", default="60/minute"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

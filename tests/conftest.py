@@ -32,13 +32,25 @@ from tests.remix.tiny_models import tiny_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _signing_identity() -> None:
+    """The test CA and signing certificate every remix is signed with (as `make run` makes them)."""
+    from django.conf import settings
+    from remix.provenance import make_test_ca
+
+    make_test_ca(Path(settings.REMIX_C2PA_CERT_CHAIN).parent)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_media(settings: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """Each test writes media under its own folder, so 'nothing left behind' is checkable."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOT.mkdir()
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": None, "uploads": None}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"auth": None, "uploads": None, "verify": None},
+    }
     return settings.MEDIA_ROOT
 
 

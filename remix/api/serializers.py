@@ -74,3 +74,43 @@ class RemixJobSerializer(serializers.ModelSerializer):
     def get_comment(self, job: RemixJob) -> int | None:
         result = getattr(job, "result", None)
         return result.comment_id if result is not None else None
+
+
+class VerifyRequestSerializer(serializers.Serializer):
+    image = serializers.FileField(help_text="A JPEG, PNG or WebP image.")
+
+
+class C2paSerializer(serializers.Serializer):
+    present = serializers.BooleanField()
+    state = serializers.CharField(allow_null=True, help_text="trusted, valid or invalid; null when absent.")
+    failures = serializers.ListField(child=serializers.CharField(), help_text="c2pa validation failure codes.")
+    title = serializers.CharField(allow_null=True)
+    claim_generator = serializers.CharField(allow_null=True)
+    actions = serializers.ListField(child=serializers.CharField())
+    digital_source_type = serializers.CharField(allow_null=True)
+    software_agent = serializers.CharField(allow_null=True)
+    training_mining = serializers.DictField(child=serializers.CharField(), allow_null=True)
+    ingredients = serializers.ListField(child=serializers.DictField())
+    source_url = serializers.CharField(allow_null=True)
+
+
+class RemixPointerSerializer(serializers.Serializer):
+    visible = serializers.BooleanField(help_text="False: the remix exists but is not shown to you.")
+    job = serializers.IntegerField(required=False)
+    comment = serializers.IntegerField(required=False)
+    post = serializers.IntegerField(required=False)
+    post_url = serializers.CharField(required=False)
+
+
+class WatermarkSerializer(serializers.Serializer):
+    found = serializers.BooleanField()
+    remix = RemixPointerSerializer(allow_null=True)
+
+
+class CredentialsSerializer(serializers.Serializer):
+    comment = serializers.IntegerField(required=False)
+    job = serializers.IntegerField(required=False)
+    c2pa = C2paSerializer()
+    iptc_digital_source_type = serializers.CharField(allow_null=True)
+    ai_generated = serializers.BooleanField()
+    watermark = WatermarkSerializer()

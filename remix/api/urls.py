@@ -9,4 +9,6 @@ urlpatterns = [
     path("posts/<int:pk>/remixes/", views.RemixCreateView.as_view(), name="api-remix-create"),
     path("remixes/<int:pk>/", views.RemixDetailView.as_view(), name="api-remix"),
     path("remixes/<int:pk>/cancel/", views.RemixCancelView.as_view(), name="api-remix-cancel"),
+    path("comments/<int:pk>/credentials/", views.CommentCredentialsView.as_view(), name="api-comment-credentials"),
+    path("credentials/verify/", views.VerifyCredentialsView.as_view(), name="api-credentials-verify"),
 ]

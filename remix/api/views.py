@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from socialapp import selectors as social_selectors
 from socialapp.api.errors import ApiError, ErrorSerializer
-from socialapp.models import User
+from socialapp.models import Comment, User
 
-from .. import consent, jobs, policy, selectors
+from .. import consent, credentials, jobs, policy, selectors
 from ..models import ConsentChange, RemixJob
 from . import serializers as s
 
@@ -134,3 +137,45 @@ class MyRemixesView(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[RemixJob]:
         return RemixJob.objects.filter(requester=_caller(self.request)).select_related("result")
+
+
+class CommentCredentialsView(APIView):
+    """The content credentials of a remix comment's image: C2PA state, actions, source type, watermark."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: s.CredentialsSerializer, **_errors(404)})
+    def get(self, request: Request, pk: int) -> Response:
+        comment = get_object_or_404(
+            Comment.objects.select_related("post", "remix_result__job").filter(kind=Comment.Kind.REMIX), pk=pk
+        )
+        if not social_selectors.comment_is_visible(comment=comment, user=request.user):
+            raise ApiError("not_found", "No such comment.", status.HTTP_404_NOT_FOUND)
+        return Response(credentials.describe_remix(comment.remix_result, viewer=request.user))
+
+
+class VerifyCredentialsView(APIView):
+    """Check any image: its C2PA credentials, IPTC source type, and whether it carries a remix's watermark."""
+
+    permission_classes = [permissions.AllowAny]
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "verify"
+
+    @extend_schema(
+        request=s.VerifyRequestSerializer, responses={200: s.CredentialsSerializer, **_errors(400, 413, 429)}
+    )
+    def post(self, request: Request) -> Response:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.MAX_IMAGE_BYTES + 1024 * 1024:
+            raise ApiError("invalid_media", "The image is too large to check.", 413)
+        data = s.VerifyRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["image"]
+        if upload.size > settings.MAX_IMAGE_BYTES:
+            raise ApiError("invalid_media", "The image is too large to check.", 413)
+        raw = upload.read()
+        mime = credentials.sniff_image_type(raw)
+        if mime is None:
+            raise ApiError("invalid_media", "Only JPEG, PNG and WebP images can be checked.")
+        return Response(credentials.describe(raw, viewer=request.user, mime_type=mime))

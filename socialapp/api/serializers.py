@@ -107,6 +107,9 @@ class PostSerializer(serializers.ModelSerializer):
         help_text="Why not: account_disabled, post_disabled, audience or login_required; null when allowed."
     )
     remix_count = serializers.SerializerMethodField(help_text="Remixes shown under the post.")
+    ai_label = serializers.SerializerMethodField(
+        help_text='"AI info" when the upload\'s own C2PA or IPTC metadata says it was made with AI; else null.'
+    )
 
     class Meta:
         model = Post
@@ -124,6 +127,8 @@ class PostSerializer(serializers.ModelSerializer):
             "remix_allowed",
             "remix_denied_reason",
             "remix_count",
+            "ai_label",
+            "ai_info",
             "comment_count",
             "created_at",
         ]
@@ -151,6 +156,10 @@ class PostSerializer(serializers.ModelSerializer):
 
     def get_remix_count(self, post: Post) -> int:
         return int(self._state(post).get("remix_count", 0))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_ai_label(self, post: Post) -> str | None:
+        return "AI info" if post.ai_info else None
 
     def get_media_url(self, post: Post) -> str:
         return _absolute(self.context.get("request"), post.media.url)

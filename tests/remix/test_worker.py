@@ -149,10 +149,8 @@ def test_attach_with_a_stolen_claim_does_nothing(remixable_post: Post, viewer: U
     assert not isinstance(claimed, worker.Outcome)
     _, token = claimed
     RemixJob.objects.filter(pk=job.pk).update(claim_token="someone-else")
-    image, width, height = worker.finish_image(__import__("PIL.Image").Image.new("RGB", (8, 8)), meme_text="")
-    assert (
-        worker.attach(job.pk, claim_token=token, image=image, width=width, height=height) is worker.Outcome.INTERRUPTED
-    )
+    late = b"\xff\xd8 a late result \xff\xd9"
+    assert worker.attach(job.pk, claim_token=token, image=late, width=8, height=8) is worker.Outcome.INTERRUPTED
     assert not RemixResult.objects.exists()
 
 

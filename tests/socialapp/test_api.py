@@ -32,6 +32,8 @@ POST_FIELDS = {
     "remix_allowed",
     "remix_denied_reason",
     "remix_count",
+    "ai_label",
+    "ai_info",
     "comment_count",
     "created_at",
 }

@@ -98,6 +98,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("api-remix-create", "post"): {"anonymous": 401, "owner": 202, "follower": 202, "*": 403},
     ("api-remix", "get"): {"anonymous": 401, "other": 404, "*": 200},
     ("api-remix-cancel", "post"): {"anonymous": 401, "other": 404, "staff": 403, "*": 200},
+    ("api-comment-credentials", "get"): {"*": 404},  # the world's comment is a text comment: no credentials
+    ("api-credentials-verify", "post"): {"*": 200},  # anyone may check an image
     ("api-schema", "get"): {"*": 200},
     ("api-docs", "get"): {"*": 200},
 }
@@ -121,6 +123,8 @@ def _url(name: str, world: World) -> str:
         "api-remix-create": f"/api/posts/{world.post.pk}/remixes/",
         "api-remix": f"/api/remixes/{world.job.pk}/",
         "api-remix-cancel": f"/api/remixes/{world.job.pk}/cancel/",
+        "api-comment-credentials": f"/api/comments/{world.comment.pk}/credentials/",
+        "api-credentials-verify": "/api/credentials/verify/",
         "api-schema": "/api/schema/",
         "api-docs": "/api/docs/",
     }
@@ -138,6 +142,8 @@ def _body(name: str, method: str, role: str) -> tuple[dict[str, Any], str | None
         return {"caption": f"edited by {role}"}, "json"
     if name == "api-post-comments":
         return {"text": f"comment by {role}"}, "json"
+    if name == "api-credentials-verify":
+        return {"image": jpeg_upload()}, "multipart"
     if name == "api-remix-create":
         return {"prompt": f"make it pop, says {role}"}, "json"
     if name == "api-remix-settings":

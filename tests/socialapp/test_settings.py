@@ -14,11 +14,22 @@ STRONG_KEY = "k3y-" + "x9Q2#vLm" * 8
 
 
 def _manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS", "REMIX_C2PA"))
+    }
     clean.update(VAR_DIR=str(tmp_path), **env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
     )
+
+
+def _signing_env(tmp_path: Path) -> dict[str, str]:
+    from remix.provenance import make_test_ca
+
+    chain, key, _ = make_test_ca(tmp_path / "signing")
+    return {"REMIX_C2PA_CERT_CHAIN": str(chain), "REMIX_C2PA_PRIVATE_KEY": str(key)}
 
 
 def test_production_check_deploy_is_clean(tmp_path: Path) -> None:
@@ -31,6 +42,7 @@ def test_production_check_deploy_is_clean(tmp_path: Path) -> None:
         DJANGO_ENV="production",
         SECRET_KEY=STRONG_KEY,
         ALLOWED_HOSTS="remix.example.com",
+        **_signing_env(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -52,6 +64,17 @@ def test_production_refuses_default_or_weak_secret(tmp_path: Path, secret: str |
 def test_production_refuses_without_allowed_hosts(tmp_path: Path) -> None:
     result = _manage("check", tmp_path=tmp_path, DJANGO_ENV="production", SECRET_KEY=STRONG_KEY)
     assert result.returncode != 0 and "ALLOWED_HOSTS" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["REMIX_C2PA_CERT_CHAIN", "REMIX_C2PA_PRIVATE_KEY", "both"])
+def test_production_refuses_without_a_signing_identity(tmp_path: Path, missing: str) -> None:
+    env = _signing_env(tmp_path)
+    for name in ("REMIX_C2PA_CERT_CHAIN", "REMIX_C2PA_PRIVATE_KEY") if missing == "both" else (missing,):
+        env[name] = str(tmp_path / "nowhere.pem") if missing != "both" else ""
+    result = _manage(
+        "check", tmp_path=tmp_path, DJANGO_ENV="production", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="a.example", **env
+    )
+    assert result.returncode != 0 and "REMIX_C2PA_CERT_CHAIN" in result.stderr
 
 
 def test_embedded_default_keeps_all_state_under_var_dir(tmp_path: Path) -> None:
