@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _signing_identity() -> None:
     """The test CA and signing certificate every remix is signed with (as `make run` makes them)."""
     from django.conf import settings
+
     from remix.provenance import make_test_ca
 
     make_test_ca(Path(settings.REMIX_C2PA_CERT_CHAIN).parent)
