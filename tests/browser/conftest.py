@@ -145,3 +145,19 @@ def _media_served_by_the_app() -> Iterator[None]:
     testcases._MediaFilesHandler._should_handle = lambda self, path: False  # type: ignore[method-assign]
     yield
     testcases._MediaFilesHandler._should_handle = original  # type: ignore[method-assign]
+
+
+FACTORY_PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
+
+
+def log_in(browser: BrowserPage, username: str) -> None:
+    """Log in through the login page as a user made by UserFactory."""
+    from playwright.sync_api import expect
+
+    browser.goto("/login/")
+    page = browser.page
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(FACTORY_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    browser.assert_clean()

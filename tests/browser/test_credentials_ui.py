@@ -22,14 +22,13 @@ from playwright.sync_api import expect
 
 from remix import consent
 from socialapp.models import Post, User
-from tests.browser.conftest import BrowserPage
+from tests.browser.conftest import BrowserPage, log_in
 from tests.conftest import client_for, wait_for
 from tests.factories import PostFactory, UserFactory
 from tests.remix.conftest import opt_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-FACTORY_PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
 STATE_LABELS = {"trusted": "Trusted", "valid": "Valid", "invalid": "Invalid"}
 NOTHING_FOUND = (
     "No content credentials and no Remix watermark found. This does not prove the image is not AI-generated."
@@ -41,16 +40,6 @@ def display_size(model: Path, settings: Any) -> None:
     """Remixes at the production display size (the tiny model's 64 px output scaled up), where the
     watermark has room; asked for before ``celery_worker`` so a worker process is started with it."""
     settings.REMIX_OUTPUT_MIN_SIDE = 512
-
-
-def log_in(browser: BrowserPage, username: str) -> None:
-    browser.goto("/login/")
-    page = browser.page
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(FACTORY_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    browser.assert_clean()
 
 
 def snap(browser: BrowserPage, name: str) -> None:

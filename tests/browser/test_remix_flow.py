@@ -18,12 +18,11 @@ from playwright.sync_api import expect
 
 from remix.models import ConsentChange, RemixJob
 from socialapp.models import Post
-from tests.browser.conftest import BrowserPage
+from tests.browser.conftest import BrowserPage, log_in
 from tests.factories import PostFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-FACTORY_PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
 PASSWORD = "violet-harbour-lantern-42"
 # The tiny model runs on a CPU shared with other test runs: the whole job can take a while.
 JOB_TIMEOUT_MS = 90_000
@@ -50,16 +49,6 @@ document.addEventListener("DOMContentLoaded", () => {
 
 def make_post(**fields: Any) -> Post:
     return cast(Post, PostFactory(**fields))
-
-
-def log_in(browser: BrowserPage, username: str) -> None:
-    browser.goto("/login/")
-    page = browser.page
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(FACTORY_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    browser.assert_clean()
 
 
 def sign_up(browser: BrowserPage, username: str) -> None:
