@@ -12,10 +12,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.conf import settings
+
+from socialapp.models import Post
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls tests make next to it are
 # still plain synchronous calls, so Django's async-safety guard would only get in the way.
@@ -161,3 +163,49 @@ def log_in(browser: BrowserPage, username: str) -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     browser.assert_clean()
+
+
+PASSWORD = "violet-harbour-lantern-42"  # of accounts the browser tests sign up
+
+
+def make_post(**fields: Any) -> Post:
+    """A photo post made through the real upload validation (factory_boy's types say otherwise)."""
+    from tests.factories import PostFactory
+
+    return cast(Post, PostFactory(**fields))
+
+
+def sign_up(browser: BrowserPage, username: str, *, screenshot: str | None = None) -> None:
+    """Create an account through the sign-up page (and land on the feed, logged in)."""
+    from playwright.sync_api import expect
+
+    browser.goto("/signup/")
+    page = browser.page
+    expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
+    browser.assert_clean()
+    if screenshot:
+        browser.screenshot(screenshot)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text(f"Welcome, @{username}!")).to_be_visible()
+    assert browser.url_path() == "/"
+    browser.assert_clean()
+
+
+def snap(browser: BrowserPage, name: str) -> None:
+    """A full-page screenshot from the top (the sticky header would otherwise sit mid-page)."""
+    browser.page.evaluate("window.scrollTo(0, 0)")
+    browser.screenshot(name)
+
+
+def image_width(browser: BrowserPage, selector: str) -> int:
+    """Wait until the image has loaded and return its natural width (0 means it failed)."""
+    from playwright.sync_api import expect
+
+    image = browser.page.locator(selector).first
+    expect(image).to_be_visible()
+    image.scroll_into_view_if_needed()
+    browser.page.wait_for_function("img => img.complete", arg=image.element_handle())
+    return int(image.evaluate("img => img.naturalWidth"))

@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from remix import consent
 from socialapp.models import Post, User
-from tests.browser.conftest import BrowserPage, log_in
+from tests.browser.conftest import BrowserPage, log_in, snap
 from tests.conftest import client_for, wait_for
 from tests.factories import PostFactory, UserFactory
 from tests.remix.conftest import opt_in
@@ -40,11 +40,6 @@ def display_size(model: Path, settings: Any) -> None:
     """Remixes at the production display size (the tiny model's 64 px output scaled up), where the
     watermark has room; asked for before ``celery_worker`` so a worker process is started with it."""
     settings.REMIX_OUTPUT_MIN_SIDE = 512
-
-
-def snap(browser: BrowserPage, name: str) -> None:
-    browser.page.evaluate("window.scrollTo(0, 0)")
-    browser.screenshot(name)
 
 
 def photo(size: tuple[int, int] = (320, 240)) -> bytes:

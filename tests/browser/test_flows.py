@@ -8,49 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from socialapp.models import Comment, Follow, Post
-from tests.browser.conftest import BrowserPage
-from tests.factories import PostFactory, UserFactory
+from tests.browser.conftest import PASSWORD, BrowserPage, image_width, make_post, sign_up
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def make_post(**fields: Any) -> Post:
-    """A photo post made through the real upload validation (factory_boy's types say otherwise)."""
-    return cast(Post, PostFactory(**fields))
-
-
-PASSWORD = "violet-harbour-lantern-42"
-
-
-def sign_up(browser: BrowserPage, username: str, *, screenshot: str | None = None) -> None:
-    browser.goto("/signup/")
-    page = browser.page
-    expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
-    browser.assert_clean()
-    if screenshot:
-        browser.screenshot(screenshot)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Confirm password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text(f"Welcome, @{username}!")).to_be_visible()
-    assert browser.url_path() == "/"
-    browser.assert_clean()
-
-
-def wait_for_image(browser: BrowserPage, selector: str) -> int:
-    """Wait until the image has loaded and return its natural width (0 means it failed)."""
-    image = browser.page.locator(selector).first
-    expect(image).to_be_visible()
-    image.scroll_into_view_if_needed()
-    browser.page.wait_for_function("img => img.complete", arg=image.element_handle())
-    return int(image.evaluate("img => img.naturalWidth"))
 
 
 def test_sign_up_upload_watch_comment_follow(
@@ -82,7 +49,7 @@ def test_sign_up_upload_watch_comment_follow(
     expect(card.get_by_text("Sunset over the bay")).to_be_visible()
     expect(card.locator(".badge--duration")).to_have_text("Video, length 0:02")
     expect(card.locator(".post-card__author")).to_contain_text("alice")
-    assert wait_for_image(alice, ".post-card img") > 0
+    assert image_width(alice, ".post-card img") > 0
     alice.assert_clean()
     alice.screenshot("feed")
 
@@ -160,7 +127,7 @@ def test_sign_up_upload_watch_comment_follow(
     expect(bob_page.get_by_role("heading", name="Alice Example")).to_be_visible()
     expect(bob_page.get_by_text("Filming sunsets since 2019.")).to_be_visible()
     expect(bob_page.locator("#followers-count")).to_have_text("0")
-    assert wait_for_image(bob, ".post-card img") > 0
+    assert image_width(bob, ".post-card img") > 0
     bob.assert_clean()
     bob.screenshot("user")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -18,12 +17,11 @@ from playwright.sync_api import expect
 
 from remix.models import ConsentChange, RemixJob
 from socialapp.models import Post
-from tests.browser.conftest import BrowserPage, log_in
-from tests.factories import PostFactory, UserFactory
+from tests.browser.conftest import BrowserPage, image_width, log_in, make_post, sign_up, snap
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "violet-harbour-lantern-42"
 # The tiny model runs on a CPU shared with other test runs: the whole job can take a while.
 JOB_TIMEOUT_MS = 90_000
 
@@ -45,36 +43,6 @@ document.addEventListener("DOMContentLoaded", () => {
   new MutationObserver(note).observe(document.body, everything);
 });
 """
-
-
-def make_post(**fields: Any) -> Post:
-    return cast(Post, PostFactory(**fields))
-
-
-def sign_up(browser: BrowserPage, username: str) -> None:
-    browser.goto("/signup/")
-    page = browser.page
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Confirm password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text(f"Welcome, @{username}!")).to_be_visible()
-    browser.assert_clean()
-
-
-def snap(browser: BrowserPage, name: str) -> None:
-    """A full-page screenshot from the top (the sticky header would otherwise sit mid-page)."""
-    browser.page.evaluate("window.scrollTo(0, 0)")
-    browser.screenshot(name)
-
-
-def image_width(browser: BrowserPage, selector: str) -> int:
-    """Wait until the image has loaded and return its natural width (0 means it failed)."""
-    image = browser.page.locator(selector).first
-    expect(image).to_be_visible()
-    image.scroll_into_view_if_needed()
-    browser.page.wait_for_function("img => img.complete", arg=image.element_handle())
-    return int(image.evaluate("img => img.naturalWidth"))
 
 
 def test_remix_from_consent_to_labelled_comment_and_back(
