@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from socialapp.models import Post, User
 
+from . import audit
 from .models import ConsentChange, CreatorSettings, RemixJob
 from .policy import account_default, consented_remix_q
 
@@ -42,7 +43,7 @@ def _record(
     post: Post | None = None,
     cancelled: int = 0,
 ) -> ConsentChange:
-    return ConsentChange.objects.create(
+    change = ConsentChange.objects.create(
         actor=actor,
         creator=creator,
         post=post,
@@ -52,6 +53,16 @@ def _record(
         new_value=_text(new),
         cancelled_jobs=cancelled,
     )
+    # The creator-facing ledger above, and the same fact in the site's one audit log.
+    audit.record(
+        audit.Action.CONSENT_CHANGED,
+        actor=actor,
+        subject=creator,
+        post=post,
+        summary=f"{change.get_field_display()}: {change.old_value} → {change.new_value}",
+        detail={"field": field, "old": change.old_value, "new": change.new_value, "cancelled_jobs": cancelled},
+    )
+    return change
 
 
 def _text(value: object) -> str:
@@ -101,12 +112,12 @@ def creator_settings_update(
             (ConsentChange.Field.AUDIENCE, "audience", audience),
             (ConsentChange.Field.NEW_POSTS_ALLOW_REMIX, "new_posts_allow_remix", new_posts_allow_remix),
         ]
-        recorded: list[ConsentChange] = []
+        pending: list[tuple[str, object, object]] = []
         for field, attribute, value in changes:
             old = getattr(current, attribute)
             if value is not None and value != old:
                 setattr(current, attribute, value)
-                recorded.append(_record(actor=actor, creator=creator, field=field, old=old, new=value))
+                pending.append((field, old, value))
         current.save()
         if apply_to_existing_posts:
             value = current.new_posts_allow_remix
@@ -118,18 +129,12 @@ def creator_settings_update(
                 .values_list("pk", flat=True)
             )
             Post.objects.filter(pk__in=changing).update(allow_remix=value, updated_at=timezone.now())
-            recorded.append(
-                _record(
-                    actor=actor,
-                    creator=creator,
-                    field=ConsentChange.Field.ALL_POSTS_ALLOW_REMIX,
-                    old=f"{len(changing)} posts",
-                    new=value,
-                )
-            )
+            pending.append((ConsentChange.Field.ALL_POSTS_ALLOW_REMIX, f"{len(changing)} posts", value))
         cancelled = cancel_unconsented_jobs(creator=creator)
-        if cancelled and recorded:
-            ConsentChange.objects.filter(pk=recorded[-1].pk).update(cancelled_jobs=cancelled)
+        # Recorded once the effects are known, so the last entry can say how many jobs it cancelled.
+        for index, (field, old, new) in enumerate(pending):
+            last = index == len(pending) - 1
+            _record(actor=actor, creator=creator, field=field, old=old, new=new, cancelled=cancelled if last else 0)
     return current
 
 

@@ -45,9 +45,18 @@ class RemixRequestInvalid(Exception):
 
 
 class RateLimited(Exception):
-    def __init__(self, retry_after: int) -> None:
+    """A quota is used up: ``limit`` says which (``hourly``, ``user_daily``, ``post_daily``)."""
+
+    def __init__(self, retry_after: int, limit: str = "hourly") -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after
+        self.limit = limit
+
+
+class QueueFull(Exception):
+    """Too many jobs are waiting site-wide (REMIX_QUEUE_MAX): the request is refused, not queued."""
+
+    retry_after = 30
 
 
 class CannotCancel(Exception):
@@ -97,8 +106,9 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
     """Validate, check consent and the requester's quota, create the job and enqueue it on commit.
 
     Returns ``(job, created)``; a repeated ``client_request_id`` returns the first job unchanged
-    (``created`` False). Raises ``RemixRequestInvalid``, ``RemixNotAllowed`` or ``RateLimited``.
-    The quota is exact under concurrency: the requester's row is locked while counting.
+    (``created`` False). Raises ``RemixRequestInvalid``, ``RemixNotAllowed``, ``RateLimited`` (hourly
+    and daily per-user caps, daily per-post cap) or ``QueueFull`` (site-wide queue depth). The
+    per-user and per-post caps are exact under concurrency: those rows are locked while counting.
     """
     from .tasks import run_remix_job  # the task module imports this one
 
@@ -112,15 +122,12 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
         raise RemixNotAllowed(reason)
     try:
         with transaction.atomic():
-            # Serialize this requester's requests: the count and the insert see the same world.
+            # Serialize this requester's requests, then this post's: the counts and the insert see
+            # the same world. (Consent changes lock creator settings → post; nothing locks a post and
+            # then a user, so this order cannot deadlock with them.)
             User.objects.select_for_update().filter(pk=requester.pk).first()
-            window = timedelta(seconds=settings.REMIX_RATE_WINDOW_SECONDS)
-            since = timezone.now() - window
-            recent = RemixJob.objects.filter(requester=requester, created_at__gte=since)
-            if recent.count() >= settings.REMIX_RATE_LIMIT:
-                oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
-                retry = int(((oldest or timezone.now()) + window - timezone.now()).total_seconds()) + 1
-                raise RateLimited(max(retry, 1))
+            Post.objects.select_for_update().filter(pk=post.pk).first()
+            _check_quotas(post=post, requester=requester)
             job = RemixJob.objects.create(
                 post=post,
                 requester=requester,
@@ -140,6 +147,34 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
         return existing, False
     logger.info("remix job %s queued: post %s by user %s", job.pk, post.pk, requester.pk)
     return job, True
+
+
+def _retry_after(created: datetime | None, window: timedelta) -> int:
+    return max(int(((created or timezone.now()) + window - timezone.now()).total_seconds()) + 1, 1)
+
+
+def _check_quotas(*, post: Post, requester: User) -> None:
+    """Raise ``RateLimited`` or ``QueueFull`` when a cap is reached. Call with the requester and post locked."""
+    now = timezone.now()
+    day = timedelta(days=1)
+    caps = [
+        (
+            "hourly",
+            RemixJob.objects.filter(requester=requester),
+            settings.REMIX_RATE_LIMIT,
+            timedelta(seconds=settings.REMIX_RATE_WINDOW_SECONDS),
+        ),
+        ("user_daily", RemixJob.objects.filter(requester=requester), settings.REMIX_USER_DAILY_LIMIT, day),
+        ("post_daily", RemixJob.objects.filter(post=post), settings.REMIX_POST_DAILY_LIMIT, day),
+    ]
+    for limit, jobs, cap, window in caps:
+        recent = jobs.filter(created_at__gte=now - window)
+        if recent.count() >= cap:
+            oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
+            raise RateLimited(_retry_after(oldest, window), limit=limit)
+    # Site-wide and unlocked: a bound on the queue's depth, exact to within concurrent requests.
+    if RemixJob.objects.filter(status=RemixJob.Status.QUEUED).count() >= settings.REMIX_QUEUE_MAX:
+        raise QueueFull
 
 
 def remix_job_cancel(*, job: RemixJob, actor: User) -> RemixJob:

@@ -20,6 +20,9 @@ class CreatorSettings(models.Model):
     allow_remix = models.BooleanField(help_text="Master switch: may anyone remix my content at all?")
     audience = models.CharField(max_length=10, choices=Audience.choices, default=Audience.EVERYONE)
     new_posts_allow_remix = models.BooleanField(default=False, help_text="The remix toggle new uploads start with.")
+    protect_face = models.BooleanField(
+        default=False, help_text="Faces in my posts are restored from the original in every remix."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -97,6 +100,15 @@ class RemixJob(models.Model):
     claim_token = models.CharField(max_length=32, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Output moderation: what the detector saw on the finished image ({"flagged", "labels", ...}),
+    # and, for a held job, the moderator who resolved it.
+    moderation = models.JSONField(default=dict, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    # Set when a moderator took the remix down after a report (its comment and files are gone).
+    taken_down_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -137,3 +149,178 @@ class RemixResult(models.Model):
 
     def __str__(self) -> str:
         return f"result of job {self.job_id}"
+
+
+class RemixBlock(models.Model):
+    """``creator`` does not allow ``blocked`` to remix any of their content (whatever else they allow)."""
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="remix_blocks")
+    blocked = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["creator", "blocked"], name="remix_block_once"),
+            models.CheckConstraint(condition=~Q(creator=models.F("blocked")), name="remix_block_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.creator_id} blocks {self.blocked_id} from remixing"
+
+
+class ModerationRule(models.Model):
+    """One entry of a prompt rule set, edited by admins.
+
+    ``pattern`` is one or more words matched as whole words after normalisation (case, accents,
+    look-alike letters, leetspeak, spacing); a trailing ``*`` on a word matches any ending. An
+    ``allow`` rule is an exception: text it covers is not matched by the block rules of its
+    category (``blood orange`` for ``blood``).
+    """
+
+    class Category(models.TextChoices):
+        SEXUAL = "sexual", "Sexual content and nudity"
+        MINORS = "minors", "Minors"
+        REAL_PERSONS = "real_persons", "Real or public persons"
+        VIOLENCE = "violence", "Violence and gore"
+        HATE = "hate", "Hate symbols"
+        SELF_HARM = "self_harm", "Self-harm"
+
+    class Kind(models.TextChoices):
+        BLOCK = "block", "Block"
+        ALLOW = "allow", "Allow (exception)"
+
+    category = models.CharField(max_length=20, choices=Category.choices)
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.BLOCK)
+    pattern = models.CharField(max_length=200)
+    note = models.CharField(max_length=300, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "kind", "pattern"]
+        constraints = [models.UniqueConstraint(fields=["category", "kind", "pattern"], name="moderation_rule_once")]
+
+    def __str__(self) -> str:
+        return f"{self.category} {self.kind}: {self.pattern}"
+
+
+class RemixReport(models.Model):
+    """Someone reported a remix. Kept (with the refs) after a takedown removed the remix itself."""
+
+    class Reason(models.TextChoices):
+        SEXUAL = "sexual", "Sexual or nude content"
+        MINOR = "minor", "Involves a minor"
+        REAL_PERSON = "real_person", "Shows me or a real person without consent"
+        HARASSMENT = "harassment", "Harassment or bullying"
+        VIOLENCE = "violence", "Violence or gore"
+        HATE = "hate", "Hate speech or symbols"
+        SELF_HARM = "self_harm", "Self-harm"
+        SPAM = "spam", "Spam or misleading"
+        OTHER = "other", "Something else"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DISMISSED = "dismissed", "Dismissed"
+        TAKEN_DOWN = "taken_down", "Taken down"
+
+    job = models.ForeignKey(RemixJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="reports")
+    job_ref = models.PositiveBigIntegerField()
+    comment_ref = models.PositiveBigIntegerField(null=True, blank=True)
+    post_ref = models.PositiveBigIntegerField(null=True, blank=True)
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    text = models.TextField(max_length=1000, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job_ref", "reporter"], condition=Q(status="open"), name="remix_report_open_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"report {self.pk} on remix job {self.job_ref} ({self.status})"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: object) -> int:
+        raise AuditLogIsAppendOnly
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly
+
+
+class AuditLogIsAppendOnly(Exception):
+    pass
+
+
+class AuditEvent(models.Model):
+    """The append-only audit log: consent changes, moderation decisions, reports, takedowns.
+
+    No foreign keys on purpose: deleting a user, post or job must neither cascade into the log nor
+    rewrite it (SET_NULL is an UPDATE), so subjects are kept as ids and names. Rows are never updated
+    or deleted: the model and its queryset refuse, and a database trigger refuses UPDATE.
+    """
+
+    class Action(models.TextChoices):
+        CONSENT_CHANGED = "consent.changed", "Consent changed"
+        PROMPT_ALLOWED = "prompt.allowed", "Prompt allowed"
+        PROMPT_REJECTED = "prompt.rejected", "Prompt rejected"
+        UPLOAD_PASSED = "upload.passed", "Upload passed"
+        UPLOAD_FLAGGED = "upload.flagged", "Upload flagged (hidden)"
+        UPLOAD_APPROVED = "upload.approved", "Upload approved"
+        UPLOAD_REJECTED = "upload.rejected", "Upload rejected (removed)"
+        OUTPUT_PASSED = "output.passed", "Remix passed"
+        OUTPUT_HELD = "output.held", "Remix held for review"
+        OUTPUT_APPROVED = "output.approved", "Held remix approved"
+        OUTPUT_REJECTED = "output.rejected", "Held remix rejected"
+        REPORT_FILED = "report.filed", "Report filed"
+        REPORT_DISMISSED = "report.dismissed", "Report dismissed"
+        TAKEDOWN = "takedown", "Remix taken down"
+        REMIX_DELETED = "remix.deleted", "Remix deleted by the creator"
+        REMIXES_REMOVED_ALL = "remixes.removed_all", "Creator turned off and removed all remixes"
+        USER_BLOCKED = "user.blocked", "User blocked from remixing"
+        USER_UNBLOCKED = "user.unblocked", "User unblocked"
+        RULE_CHANGED = "rule.changed", "Moderation rule changed"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=30, choices=Action.choices, db_index=True)
+    # Who did it (null: the system, e.g. the worker's detector) and whom it concerns.
+    actor_ref = models.PositiveBigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    subject_ref = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    subject_name = models.CharField(max_length=150, blank=True)
+    # What it concerns; a moderation category where there is one.
+    post_ref = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    job_ref = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    comment_ref = models.PositiveBigIntegerField(null=True, blank=True)
+    category = models.CharField(max_length=20, blank=True, db_index=True)
+    summary = models.CharField(max_length=300)
+    detail = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action}: {self.summary}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly

@@ -103,12 +103,16 @@ def remix_create(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         except jobs.RemixNotAllowed as exc:
             # The post page shows the current reason in place of the form.
             return _refused(request, post, form, sentence=policy.DENIAL_SENTENCES[exc.reason], status=403)
-        except jobs.RateLimited as exc:
-            sentence = (
-                f"You've asked for a lot of remixes recently. Please try again in {_retry_wait(exc.retry_after)}."
-            )
+        except (jobs.RateLimited, jobs.QueueFull) as exc:
+            wait = _retry_wait(exc.retry_after)
+            if isinstance(exc, jobs.QueueFull):
+                sentence, code = f"Too many remixes are waiting right now. Please try again in {wait}.", 503
+            elif exc.limit == "post_daily":
+                sentence, code = f"This post has had as many remixes as allowed today. Try again in {wait}.", 429
+            else:
+                sentence, code = f"You've asked for a lot of remixes recently. Please try again in {wait}.", 429
             form.add_error(None, sentence)
-            response = _refused(request, post, form, sentence=sentence, status=429)
+            response = _refused(request, post, form, sentence=sentence, status=code)
             response["Retry-After"] = str(exc.retry_after)
             return response
         else:

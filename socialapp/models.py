@@ -79,6 +79,16 @@ class Post(models.Model):
     original = models.FileField(upload_to=_media_path, max_length=200, blank=True)
     # The creator's per-post remix consent; the remix feature reads it through its policy.
     allow_remix = models.BooleanField(default=False)
+
+    # Upload moderation (the remix feature's detector, through extensions.review_upload): a flagged
+    # post is hidden from everyone but its author and staff until a moderator approves it.
+    class Review(models.TextChoices):
+        PUBLISHED = "published", "Published"
+        PENDING = "pending", "Hidden pending review"
+
+    review_state = models.CharField(max_length=10, choices=Review.choices, default=Review.PUBLISHED, db_index=True)
+    # What the upload detector saw ({"flagged": bool, "labels": [{class, score, box}], ...}); null = not checked.
+    moderation = models.JSONField(null=True, blank=True)
     # Text comments, kept in step by services.comment_create / comment_remove so the feed needs no
     # COUNT per post (remixes are counted by the remix feature, which knows which are visible).
     comment_count = models.PositiveIntegerField(default=0)
@@ -120,6 +130,12 @@ class Notification(models.Model):
 
     class Kind(models.TextChoices):
         REMIXED = "remixed", "Post remixed"
+        REMIX_TAKEN_DOWN = "remix_taken_down", "Remix taken down"
+        REMIX_REJECTED = "remix_rejected", "Remix rejected by a moderator"
+        REMIX_REMOVED = "remix_removed", "Remix removed by the creator"
+        POST_HELD = "post_held", "Post held for review"
+        POST_APPROVED = "post_approved", "Post approved"
+        POST_REJECTED = "post_rejected", "Post removed by a moderator"
 
     recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
     actor = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", null=True, blank=True)

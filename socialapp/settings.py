@@ -232,6 +232,25 @@ REMIX_WARM_ON_START = env.bool("REMIX_WARM_ON_START", default=True)
 # Remix requests one user may make per window (a database-backed quota, exact under concurrency).
 REMIX_RATE_LIMIT = env.int("REMIX_RATE_LIMIT", default=20)
 REMIX_RATE_WINDOW_SECONDS = env.int("REMIX_RATE_WINDOW_SECONDS", default=3600)
+# Daily caps (rolling 24 hours): remixes one user may request, and remixes of one post from everyone.
+REMIX_USER_DAILY_LIMIT = env.int("REMIX_USER_DAILY_LIMIT", default=100)
+REMIX_POST_DAILY_LIMIT = env.int("REMIX_POST_DAILY_LIMIT", default=200)
+# Jobs waiting (queued) site-wide before new requests get 503 queue_full instead of an unbounded queue.
+REMIX_QUEUE_MAX = env.int("REMIX_QUEUE_MAX", default=500)
+# Trust and safety. NudeNet classes that flag an image, and the detector score from which they do.
+REMIX_NUDITY_CLASSES = env.list(
+    "REMIX_NUDITY_CLASSES",
+    default=[
+        "FEMALE_BREAST_EXPOSED",
+        "FEMALE_GENITALIA_EXPOSED",
+        "MALE_GENITALIA_EXPOSED",
+        "BUTTOCKS_EXPOSED",
+        "ANUS_EXPOSED",
+    ],
+)
+REMIX_NUDITY_THRESHOLD = env.float("REMIX_NUDITY_THRESHOLD", default=0.45)
+# Hold every finished remix for a moderator's review, flagged or not.
+REMIX_HOLD_ALL_FOR_REVIEW = env.bool("REMIX_HOLD_ALL_FOR_REVIEW", default=False)
 # Seconds a worker's claim on a running job holds without progress before the sweeper recovers it.
 REMIX_JOB_LEASE_SECONDS = env.int("REMIX_JOB_LEASE_SECONDS", default=120)
 # Claims of one job before it is failed (a job that kills its worker must not loop forever).

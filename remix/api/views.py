@@ -41,6 +41,13 @@ def _settings_body(user: User) -> dict[str, Any]:
     }
 
 
+RATE_LIMIT_SENTENCES = {
+    "hourly": "Too many remix requests; try again later.",
+    "user_daily": "You have reached today's remix limit; try again tomorrow.",
+    "post_daily": "This post has been remixed as many times as allowed today; try again tomorrow.",
+}
+
+
 class RemixSettingsView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
@@ -72,9 +79,10 @@ class RemixCreateView(APIView):
 
     @extend_schema(
         request=s.RemixRequestSerializer,
-        responses={202: s.RemixJobSerializer, **_errors(400, 401, 403, 404, 429)},
-        description="Ask for an AI remix of a post. 403 `remix_not_allowed` carries `reason`; a repeated "
-        "`client_request_id` returns the first job.",
+        responses={202: s.RemixJobSerializer, **_errors(400, 401, 403, 404, 429, 503)},
+        description="Ask for an AI remix of a post. 403 `remix_not_allowed` carries `reason`; 429 `rate_limited` "
+        "carries `limit` (hourly, user_daily, post_daily) and `retry_after`; 503 `queue_full` when the site's "
+        "queue is at its cap. A repeated `client_request_id` returns the first job.",
     )
     def post(self, request: Request, pk: int) -> Response:
         me = _caller(request)
@@ -94,9 +102,16 @@ class RemixCreateView(APIView):
             ) from None
         except jobs.RateLimited as exc:
             error = ApiError(
-                "rate_limited", "Too many remix requests; try again later.", 429, retry_after=exc.retry_after
+                "rate_limited", RATE_LIMIT_SENTENCES[exc.limit], 429, retry_after=exc.retry_after, limit=exc.limit
             )
             raise error from None
+        except jobs.QueueFull as exc:
+            raise ApiError(
+                "queue_full",
+                "Too many remixes are waiting right now; try again in a minute.",
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                retry_after=exc.retry_after,
+            ) from None
         response = Response(s.RemixJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
         response["Location"] = f"/api/remixes/{job.pk}/"
         return response

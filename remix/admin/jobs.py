@@ -9,8 +9,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from . import jobs
-from .models import ConsentChange, CreatorSettings, RemixJob, RemixResult
+from .. import jobs
+from ..models import ConsentChange, CreatorSettings, RemixJob, RemixResult
 
 
 class RemixResultInline(admin.StackedInline):

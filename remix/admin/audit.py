@@ -1,0 +1,1 @@
+"""Admin: audit (filled in by the trust-and-safety work)."""

@@ -1,0 +1,1 @@
+"""Admin: reports (filled in by the trust-and-safety work)."""

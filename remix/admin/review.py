@@ -1,0 +1,1 @@
+"""Admin: review (filled in by the trust-and-safety work)."""

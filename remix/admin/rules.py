@@ -1,0 +1,1 @@
+"""Admin: rules (filled in by the trust-and-safety work)."""
