@@ -97,6 +97,7 @@ def creator_settings_update(
     allow_remix: bool | None = None,
     audience: str | None = None,
     new_posts_allow_remix: bool | None = None,
+    protect_face: bool | None = None,
     apply_to_existing_posts: bool = False,
 ) -> CreatorSettings:
     """Change a creator's account-level consent; fields left ``None`` are kept.
@@ -111,6 +112,7 @@ def creator_settings_update(
             (ConsentChange.Field.ALLOW_REMIX, "allow_remix", allow_remix),
             (ConsentChange.Field.AUDIENCE, "audience", audience),
             (ConsentChange.Field.NEW_POSTS_ALLOW_REMIX, "new_posts_allow_remix", new_posts_allow_remix),
+            (ConsentChange.Field.PROTECT_FACE, "protect_face", protect_face),
         ]
         pending: list[tuple[str, object, object]] = []
         for field, attribute, value in changes:

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
-from socialapp.extensions import UploadProvenance
+from socialapp.extensions import UploadProvenance, UploadReview
 from socialapp.models import Comment, Post, User
 
 from . import consent, credentials, policy, provenance
@@ -84,3 +84,18 @@ class RemixExtension:
                 "c2pa_state": facts.get("state"),
             }
         return UploadProvenance(ai_info=ai_info, keep_original=bool(facts.get("present")))
+
+    def review_upload(self, *, poster: bytes) -> UploadReview:
+        from . import review
+
+        return review.upload_review(poster=poster)
+
+    def on_post_created(self, *, post: Post, review: UploadReview | None) -> None:
+        from . import review as review_desk
+
+        review_desk.upload_reviewed(post=post, review=review)
+
+    def on_comment_deleted(self, *, comment: Comment, actor: User | None) -> None:
+        from . import creator_controls
+
+        creator_controls.remix_comment_deleted(comment=comment, actor=actor)

@@ -44,6 +44,16 @@ class RemixRequestInvalid(Exception):
         self.detail = detail
 
 
+class PromptRejected(Exception):
+    """Prompt moderation refused the prompt (or meme text): ``category`` and a ``sentence`` for people."""
+
+    def __init__(self, category: str, sentence: str, field: str = "prompt") -> None:
+        super().__init__(category)
+        self.category = category
+        self.sentence = sentence
+        self.field = field
+
+
 class RateLimited(Exception):
     """A quota is used up: ``limit`` says which (``hourly``, ``user_daily``, ``post_daily``)."""
 

@@ -42,6 +42,10 @@ class ConsentChange(models.Model):
         NEW_POSTS_ALLOW_REMIX = "new_posts_allow_remix", "Account: default for new posts"
         POST_ALLOW_REMIX = "post.allow_remix", "Post: allow remixes"
         ALL_POSTS_ALLOW_REMIX = "posts.allow_remix", "All posts: allow remixes"
+        PROTECT_FACE = "protect_face", "Account: protect my face"
+        BLOCKED = "blocked", "Blocked a user from remixing"
+        UNBLOCKED = "unblocked", "Unblocked a user"
+        REMOVED_ALL = "removed_all", "Turned off and removed all remixes"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -135,6 +139,24 @@ class RemixJob(models.Model):
     @property
     def error(self) -> dict[str, str] | None:
         return {"code": self.error_code, "detail": self.error_detail} if self.error_code else None
+
+
+class HeldRemix(RemixJob):
+    """The admin's review queue of remixes held by output moderation (jobs in status ``held``)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "held remix (review queue)"
+        verbose_name_plural = "held remixes (review queue)"
+
+
+class PostUnderReview(Post):
+    """The admin's review queue of uploads hidden by upload moderation (posts pending review)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "post under review"
+        verbose_name_plural = "posts under review (review queue)"
 
 
 class RemixResult(models.Model):

@@ -100,6 +100,8 @@ def remix_create(request: AuthenticatedRequest, pk: int) -> HttpResponse:
             )
         except jobs.RemixRequestInvalid as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
+        except jobs.PromptRejected as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.sentence)
         except jobs.RemixNotAllowed as exc:
             # The post page shows the current reason in place of the form.
             return _refused(request, post, form, sentence=policy.DENIAL_SENTENCES[exc.reason], status=403)

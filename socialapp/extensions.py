@@ -42,6 +42,15 @@ class PostExtension(Protocol):
     def inspect_upload(self, *, data: bytes) -> UploadProvenance:
         """What an upload's own metadata says about its origin, read before re-encoding drops it."""
 
+    def review_upload(self, *, poster: bytes) -> UploadReview:
+        """Upload moderation of a new post's still (the photo or the video's poster frame), before it is saved."""
+
+    def on_post_created(self, *, post: Post, review: UploadReview | None) -> None:
+        """A post was created (inside its transaction): record its review, notify whom it concerns."""
+
+    def on_comment_deleted(self, *, comment: Comment, actor: User | None) -> None:
+        """A comment was deleted by ``actor`` (None: admin or cascade); e.g. a creator removing a remix."""
+
 
 @dataclass(frozen=True)
 class UploadProvenance:
@@ -49,6 +58,14 @@ class UploadProvenance:
     ai_info: dict[str, Any] | None = None
     # The original file's bytes, kept (never served) when it carries credentials worth passing on.
     keep_original: bool = False
+
+
+@dataclass(frozen=True)
+class UploadReview:
+    # True: the post is created hidden (review_state "pending") until a moderator approves it.
+    hold: bool = False
+    # What the detector saw, stored on the post (Post.moderation) for the moderator.
+    moderation: dict[str, Any] | None = None
 
 
 _extension: PostExtension | None = None

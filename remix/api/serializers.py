@@ -14,6 +14,9 @@ class RemixSettingsSerializer(serializers.Serializer):
     allow_remix = serializers.BooleanField(required=False, help_text="Master switch for all my content.")
     audience = serializers.ChoiceField(choices=CreatorSettings.Audience.choices, required=False)
     new_posts_allow_remix = serializers.BooleanField(required=False, help_text="The toggle new uploads start with.")
+    protect_face = serializers.BooleanField(
+        required=False, help_text="Restore faces found in my posts from the original in every remix."
+    )
     apply_to_existing_posts = serializers.BooleanField(
         required=False,
         default=False,

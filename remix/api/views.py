@@ -38,6 +38,7 @@ def _settings_body(user: User) -> dict[str, Any]:
         "allow_remix": current.allow_remix,
         "audience": current.audience,
         "new_posts_allow_remix": current.new_posts_allow_remix,
+        "protect_face": current.protect_face,
     }
 
 
@@ -80,7 +81,8 @@ class RemixCreateView(APIView):
     @extend_schema(
         request=s.RemixRequestSerializer,
         responses={202: s.RemixJobSerializer, **_errors(400, 401, 403, 404, 429, 503)},
-        description="Ask for an AI remix of a post. 403 `remix_not_allowed` carries `reason`; 429 `rate_limited` "
+        description="Ask for an AI remix of a post. 400 `prompt_rejected` carries `category` (and `field`: prompt or "
+        "meme_text); 403 `remix_not_allowed` carries `reason`; 429 `rate_limited` "
         "carries `limit` (hourly, user_daily, post_daily) and `retry_after`; 503 `queue_full` when the site's "
         "queue is at its cap. A repeated `client_request_id` returns the first job.",
     )
@@ -93,6 +95,8 @@ class RemixCreateView(APIView):
             job, _ = jobs.remix_job_create(post=post, requester=me, request=jobs.JobRequest(**data.validated_data))
         except jobs.RemixRequestInvalid as exc:
             raise ApiError("invalid", f"{exc.field}: {exc.detail}", errors={exc.field: [exc.detail]}) from None
+        except jobs.PromptRejected as exc:
+            raise ApiError("prompt_rejected", exc.sentence, category=exc.category, field=exc.field) from None
         except jobs.RemixNotAllowed as exc:
             raise ApiError(
                 "remix_not_allowed",

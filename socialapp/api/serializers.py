@@ -130,6 +130,7 @@ class PostSerializer(serializers.ModelSerializer):
             "ai_label",
             "ai_info",
             "comment_count",
+            "review_state",
             "created_at",
         ]
         read_only_fields = fields
