@@ -27,6 +27,7 @@ def test_settings_defaults_are_opt_in(user_api: APIClient) -> None:
         "allow_remix": False,
         "audience": "everyone",
         "new_posts_allow_remix": False,
+        "protect_face": False,
     }
 
 
@@ -38,7 +39,12 @@ def test_settings_patch_writes_the_ledger_and_apply_to_existing_posts(user: User
         format="json",
     )
     assert response.status_code == 200
-    assert response.json() == {"allow_remix": True, "audience": "everyone", "new_posts_allow_remix": True}
+    assert response.json() == {
+        "allow_remix": True,
+        "audience": "everyone",
+        "new_posts_allow_remix": True,
+        "protect_face": False,
+    }
     assert all(Post.objects.get(pk=p.pk).allow_remix for p in posts)
     ledger = user_api.get("/api/me/remix-settings/ledger/").json()["results"]
     assert [(row["field"], row["old_value"], row["new_value"]) for row in ledger] == [
