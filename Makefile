@@ -13,7 +13,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379
 SERVICES_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL)/0 CACHE_URL=$(TEST_REDIS_URL)/1
 
-.PHONY: setup system-packages run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean
+.PHONY: setup system-packages run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean moderation-report
 
 setup: system-packages $(VENV)/.installed
 
@@ -69,6 +69,11 @@ web: migrate
 serve: migrate
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(VENV)/bin/gunicorn socialapp.wsgi --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2} --access-logfile -
+
+# The prompt moderation corpus against the rules in the database: block rate and false positives
+# per category; fails when under 95% blocked or over 5% false positives.
+moderation-report: migrate
+	$(PY) manage.py remix_moderation_report
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -113,13 +113,17 @@ def _validate(post: Post, request: JobRequest) -> _ValidRequest:
 
 
 def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tuple[RemixJob, bool]:
-    """Validate, check consent and the requester's quota, create the job and enqueue it on commit.
+    """Validate, check consent, moderate the prompt and meme text, check the requester's quota, create
+    the job and enqueue it on commit.
 
     Returns ``(job, created)``; a repeated ``client_request_id`` returns the first job unchanged
-    (``created`` False). Raises ``RemixRequestInvalid``, ``RemixNotAllowed``, ``RateLimited`` (hourly
-    and daily per-user caps, daily per-post cap) or ``QueueFull`` (site-wide queue depth). The
-    per-user and per-post caps are exact under concurrency: those rows are locked while counting.
+    (``created`` False). Raises ``RemixRequestInvalid``, ``RemixNotAllowed``, ``PromptRejected``
+    (recorded in the audit log; no job), ``RateLimited`` (hourly and daily per-user caps, daily
+    per-post cap) or ``QueueFull`` (site-wide queue depth). The per-user and per-post caps are exact
+    under concurrency: those rows are locked while counting. An allowed prompt is recorded in the
+    audit log with the job it became, in the job's transaction.
     """
+    from .moderation import prompts  # it imports this module (PromptRejected)
     from .tasks import run_remix_job  # the task module imports this one
 
     if request.client_request_id:
@@ -130,6 +134,7 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
     reason = remix_denied_reason(viewer=requester, post=post)
     if reason is not None:
         raise RemixNotAllowed(reason)
+    prompts.moderate_request(prompt=valid.prompt, meme_text=valid.meme_text, requester=requester, post=post)
     try:
         with transaction.atomic():
             # Serialize this requester's requests, then this post's: the counts and the insert see
@@ -148,6 +153,7 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
                 client_request_id=valid.client_request_id,
                 enqueued_at=timezone.now(),
             )
+            prompts.record_prompt_allowed(job=job, requester=requester, post=post)
             run_remix_job.delay_on_commit(job.pk)
     except IntegrityError:
         # A concurrent retry with the same client_request_id won the insert: answer with its job.

@@ -111,9 +111,17 @@ class RemixJobAdmin(admin.ModelAdmin):
                     ),
                 )
                 created += 1
-            except (jobs.RemixNotAllowed, jobs.RemixRequestInvalid, jobs.RateLimited):
+            except (
+                jobs.RemixNotAllowed,
+                jobs.RemixRequestInvalid,
+                jobs.PromptRejected,
+                jobs.RateLimited,
+                jobs.QueueFull,
+            ):
                 refused += 1
-        self.message_user(request, f"Queued {created} new job(s); {refused} refused (consent, input or quota).")
+        self.message_user(
+            request, f"Queued {created} new job(s); {refused} refused (consent, moderation, input or quota)."
+        )
 
 
 @admin.register(CreatorSettings)
