@@ -67,6 +67,8 @@ def describe(data: bytes, *, viewer: User | AnonymousUser, mime_type: str = "ima
             "source_url": facts.get("source_url"),
         },
         "iptc_digital_source_type": facts.get("iptc_digital_source_type"),
+        # Face protection put the source's faces back over the edit (a custom action of our manifests).
+        "face_protected": provenance.FACE_PROTECTED_ACTION in facts.get("actions", []),
         "ai_generated": bool(
             facts.get("digital_source_type") or facts.get("iptc_digital_source_type") or job_id is not None
         ),

@@ -12,13 +12,19 @@ from socialapp.extensions import UploadProvenance, UploadReview
 from socialapp.models import Comment, Post, User
 
 from . import consent, credentials, policy, provenance
-from .models import RemixResult
+from . import review as review_desk
+from .models import RemixJob, RemixResult
 from .results import payload
 
 # IPTC digital source types that mean "made or changed by generative AI" (the "AI info" label).
 AI_SOURCE_TYPES = frozenset(
     {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia", "compositeSynthetic"}
 )
+
+
+def _shown_remix_q() -> Q:
+    """Remix comments whose job succeeded: a held remix (output moderation) stays hidden until approved."""
+    return Q(remix_result__job__status=RemixJob.Status.SUCCEEDED)
 
 
 class RemixExtension:
@@ -29,9 +35,10 @@ class RemixExtension:
         consent.post_allow_remix_set(post=post, actor=actor, value=value)
 
     def visible_comments(self, comments: QuerySet[Comment], *, viewer: User | AnonymousUser) -> QuerySet[Comment]:
-        # A remix is shown only while its creator consents to its requester's remix; its result
-        # (image, job) comes in the same query, for the API payload and the templates alike.
-        visible = comments.filter(~Q(kind=Comment.Kind.REMIX) | policy.consented_remix_q())
+        # A remix is shown only once its job succeeded (not while held for review) and while its
+        # creator consents to its requester's remix; its result (image, job) comes in the same query,
+        # for the API payload and the templates alike.
+        visible = comments.filter(~Q(kind=Comment.Kind.REMIX) | (_shown_remix_q() & policy.consented_remix_q()))
         return visible.select_related("remix_result", "remix_result__job")
 
     def post_states(self, posts: Iterable[Post], *, viewer: User | AnonymousUser) -> dict[int, dict[str, Any]]:
@@ -39,7 +46,7 @@ class RemixExtension:
         reasons = policy.denied_reasons_for(viewer=viewer, posts=posts)
         counts = dict(
             Comment.objects.filter(post__in=posts, kind=Comment.Kind.REMIX)
-            .filter(policy.consented_remix_q())
+            .filter(_shown_remix_q() & policy.consented_remix_q())
             .values_list("post")
             .annotate(n=Count("pk"))
             .values_list("post", "n")
@@ -86,13 +93,9 @@ class RemixExtension:
         return UploadProvenance(ai_info=ai_info, keep_original=bool(facts.get("present")))
 
     def review_upload(self, *, poster: bytes) -> UploadReview:
-        from . import review
-
-        return review.upload_review(poster=poster)
+        return review_desk.upload_review(poster=poster)
 
     def on_post_created(self, *, post: Post, review: UploadReview | None) -> None:
-        from . import review as review_desk
-
         review_desk.upload_reviewed(post=post, review=review)
 
     def on_comment_deleted(self, *, comment: Comment, actor: User | None) -> None:

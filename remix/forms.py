@@ -91,6 +91,14 @@ class CreatorSettingsForm(_PageForm):
         required=False,
         help_text="Sets the remix toggle of every post you have already shared to the default above.",
     )
+    protect_face = forms.BooleanField(
+        label="Protect my face",
+        required=False,
+        help_text=(
+            "Faces found in your posts are put back from the original in every remix, so a remix can change "
+            "the scene but not your face. The remix's content credentials say so."
+        ),
+    )
 
 
 class PostRemixToggleForm(_PageForm):

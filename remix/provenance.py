@@ -76,6 +76,10 @@ JPEG_QUALITY = 90
 
 TRAINING_MINING_ENTRIES = ("cawg.ai_generative_training", "cawg.ai_training", "cawg.ai_inference", "cawg.data_mining")
 SOURCE_ASSERTION = "remix.source"
+# A custom C2PA action (the spec lets entities name their own, outside the c2pa. namespace): face protection put
+# the source's faces back over the AI edit. Its parameters say how many.
+FACE_PROTECTED_ACTION = "remix.face_protected"
+FACE_PROTECTED_DESCRIPTION = "Faces restored from the original (face protection)"
 
 _IPTC_EXT_NS = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -101,6 +105,7 @@ class RemixFacts:
     source_title: str  # e.g. "Post 12 by @alice (frame at 2.5 s)"
     prompt: str
     actions_extra: tuple[str, ...] = ()  # custom action names, e.g. ("remix.face_protected",)
+    protected_faces: int = 0  # faces restored from the source (face protection); > 0 adds FACE_PROTECTED_ACTION
 
 
 @dataclass(frozen=True)
@@ -371,6 +376,18 @@ def manifest_definition(facts: RemixFacts, *, payload: bytes) -> dict[str, Any]:
             "softwareAgent": model,
             "description": facts.prompt,
         },
+        *(
+            [
+                {
+                    "action": FACE_PROTECTED_ACTION,
+                    "softwareAgent": app,
+                    "description": FACE_PROTECTED_DESCRIPTION,
+                    "parameters": {"faces": facts.protected_faces},
+                }
+            ]
+            if facts.protected_faces > 0
+            else []
+        ),
         *({"action": name, "softwareAgent": app} for name in facts.actions_extra),
         {
             "action": "c2pa.watermarked",

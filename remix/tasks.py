@@ -51,3 +51,9 @@ def _warm_pipeline(**kwargs: Any) -> None:
         get_pipeline()
     except ModelUnavailable as exc:  # jobs will fail with model_unavailable; the worker stays up
         logger.error("remix model not loaded at worker start: %s", exc.detail)
+    from .moderation import images
+
+    try:  # the output moderation detector too (a failure here holds remixes for review, never skips)
+        images.get_detector()
+    except Exception:
+        logger.exception("nudity detector not loaded at worker start")

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import secrets
 import tempfile
+import time
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -21,14 +23,14 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
-from socialapp import services as social_services
-from socialapp.models import Comment, Notification, Post
+from socialapp.models import Comment, Post
 from socialapp.uploads import MediaRejected, extract_frame
 
-from . import jobs, provenance
+from . import faces, jobs, policy, provenance, review
 from .consent import CONSENT_REVOKED, lock_creator
 from .memes import draw_meme_text
 from .models import RemixJob, RemixResult
+from .moderation.images import check_image
 from .pipeline import EditInterrupted, ModelUnavailable, get_pipeline
 from .policy import DENIAL_SENTENCES, remix_denied_reason
 
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
+    HELD = "held"  # attached, but hidden until a moderator approves it (output moderation)
     SKIPPED = "skipped"  # terminal, held, or running under another worker's live lease
     CANCELLED = "cancelled"
     FAILED = "failed"
@@ -103,13 +106,22 @@ def load_source(job: RemixJob) -> Image.Image:
             return extract_frame(tmp.name, at=job.frame_time)
 
 
-def finish_image(image: Image.Image, *, meme_text: str) -> Image.Image:
-    """The image people see: at least REMIX_OUTPUT_MIN_SIDE on its long side, meme text drawn on top."""
+def finish_image(
+    image: Image.Image,
+    *,
+    meme_text: str,
+    source: Image.Image | None = None,
+    protected_faces: list[faces.Box] | None = None,
+) -> Image.Image:
+    """The image people see: at least REMIX_OUTPUT_MIN_SIDE on its long side, ``protected_faces`` (boxes on
+    ``source``) restored from ``source`` at that final size, then meme text drawn on top of everything."""
     image = image.convert("RGB")
     long_side = max(image.size)
     if long_side < settings.REMIX_OUTPUT_MIN_SIDE:
         scale = settings.REMIX_OUTPUT_MIN_SIDE / long_side
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+    if protected_faces and source is not None:
+        image = faces.protect_faces(image, source, protected_faces)
     if meme_text:
         image = draw_meme_text(image, meme_text)
     return image
@@ -124,8 +136,11 @@ def _original(job: RemixJob) -> bytes | None:
         return stored.read()
 
 
-def remix_facts(job: RemixJob, *, model_id: str, model_revision: str) -> provenance.RemixFacts:
-    """What the signed manifest says about this remix: its job, its model, its source post and frame."""
+def remix_facts(
+    job: RemixJob, *, model_id: str, model_revision: str, protected_faces: int = 0
+) -> provenance.RemixFacts:
+    """What the signed manifest says about this remix: its job, its model, its source post and frame, and how
+    many faces face protection restored."""
     post = job.post
     frame = f", frame at {job.frame_time:g} s" if job.frame_time is not None else ""
     return provenance.RemixFacts(
@@ -135,11 +150,17 @@ def remix_facts(job: RemixJob, *, model_id: str, model_revision: str) -> provena
         source_post_url=f"{settings.SITE_URL.rstrip('/')}/p/{post.pk}/",
         source_title=f"Post {post.pk} by @{post.author.username}{frame}",
         prompt=job.prompt,
+        protected_faces=protected_faces,
     )
 
 
-def attach(job_id: int, *, claim_token: str, image: bytes, width: int, height: int) -> Outcome:
-    """Re-check consent under the toggles' locks and attach the labelled comment, exactly once."""
+def attach(job_id: int, *, claim_token: str, image: bytes, width: int, height: int, hold: bool = False) -> Outcome:
+    """Re-check consent under the toggles' locks and attach the labelled comment, exactly once.
+
+    ``hold``: output moderation wants a person to look first. The comment and result are attached the
+    same way but the job goes to ``held``, where nobody sees them (remix comments show only for
+    succeeded jobs) and the creator hears nothing until a moderator approves it (``remix.review``).
+    """
     name = default_storage.save(f"remixes/{secrets.token_urlsafe(16)}.jpg", ContentFile(image))
     try:
         with transaction.atomic():
@@ -161,25 +182,25 @@ def attach(job_id: int, *, claim_token: str, image: bytes, width: int, height: i
             # RemixResult.job is unique: a second attach of the same job fails here and rolls back.
             RemixResult.objects.create(job=job, comment=comment, image=name, width=width, height=height)
             job.status, job.progress, job.finished_at, job.lease_expires_at = (
-                RemixJob.Status.SUCCEEDED,
+                RemixJob.Status.HELD if hold else RemixJob.Status.SUCCEEDED,
                 1.0,
                 timezone.now(),
                 None,
             )
             job.save(update_fields=["status", "progress", "finished_at", "lease_expires_at"])
-            social_services.notify(
-                recipient=post.author,
-                actor=job.requester,
-                kind=Notification.Kind.REMIXED,
-                post=post,
-                comment=comment,
-                text=f"{job.requester.username} made an AI remix of your post: “{job.prompt[:120]}”",
-            )
+            review.output_reviewed(job=job, post=post, comment=comment, held=hold)
             name = ""  # kept: it belongs to the comment now
-            return Outcome.SUCCEEDED
+            return Outcome.HELD if hold else Outcome.SUCCEEDED
     finally:
         if name:
             default_storage.delete(name)
+
+
+def moderate_output(image: Image.Image) -> tuple[dict[str, Any], bool]:
+    """What the detector says about the finished image (stored on the job) and whether to hold it."""
+    verdict = check_image(image)
+    hold_all = bool(settings.REMIX_HOLD_ALL_FOR_REVIEW)
+    return {**verdict.as_dict(), "hold_all": hold_all}, verdict.flagged or hold_all
 
 
 def run_job(job_id: int) -> Outcome:
@@ -206,6 +227,27 @@ def _run_claimed(job: RemixJob, token: str) -> Outcome:
         jobs.fail(job_id, code="source_unreadable", detail="The post's media could not be read.", claim_token=token)
         logger.warning("remix job %s: source unreadable: %r", job_id, exc)
         return Outcome.FAILED
+    protected: list[faces.Box] | None = None
+    if policy.settings_of(job.post.author).protect_face:
+        # Found on the source itself, before the model's resize: the creator's promise covers every face.
+        try:
+            started = time.perf_counter()
+            protected = faces.detect_faces(source)
+            logger.info(
+                "remix job %s: %d face(s) to protect (%.0f ms)",
+                job_id,
+                len(protected),
+                (time.perf_counter() - started) * 1000,
+            )
+        except Exception:
+            logger.exception("remix job %s: face detection failed", job_id)
+            jobs.fail(
+                job_id,
+                code="face_protection_failed",
+                detail="The creator protects their face, and faces could not be checked.",
+                claim_token=token,
+            )
+            return Outcome.FAILED
     try:
         pipeline = get_pipeline()
     except ModelUnavailable as exc:
@@ -232,15 +274,22 @@ def _run_claimed(job: RemixJob, token: str) -> Outcome:
         jobs.fail(job_id, code="model_error", detail=f"The model failed: {exc.__class__.__name__}.", claim_token=token)
         return Outcome.FAILED
     params = {**result.params, "source_size": list(source.size)}
+    if protected is not None:
+        params["protected_faces"] = len(protected)
     RemixJob.objects.filter(pk=job_id, claim_token=token).update(model_seconds=result.model_seconds, params=params)
-    image = finish_image(result.image, meme_text=job.meme_text)
-    facts = remix_facts(job, model_id=pipeline.model_id, model_revision=pipeline.revision)
+    image = finish_image(result.image, meme_text=job.meme_text, source=source, protected_faces=protected)
+    # Output moderation on exactly the pixels people would see (faces restored, meme text drawn).
+    moderation, hold = moderate_output(image)
+    RemixJob.objects.filter(pk=job_id, claim_token=token).update(moderation=moderation)
+    facts = remix_facts(
+        job, model_id=pipeline.model_id, model_revision=pipeline.revision, protected_faces=len(protected or [])
+    )
     try:
         # Watermark, IPTC source type and a signed C2PA manifest: never published without them.
         signed = provenance.sign_remix(image=image, source=source, facts=facts, source_manifest_jpeg=_original(job))
     except provenance.ProvenanceUnavailable as exc:
         jobs.fail(job_id, code="provenance_unavailable", detail=exc.detail, claim_token=token)
         return Outcome.FAILED
-    outcome = attach(job_id, claim_token=token, image=signed, width=image.width, height=image.height)
+    outcome = attach(job_id, claim_token=token, image=signed, width=image.width, height=image.height, hold=hold)
     logger.info("remix job %s: %s (model %.2f s)", job_id, outcome, result.model_seconds)
     return outcome

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from . import extensions
@@ -13,9 +13,15 @@ from .models import Comment, Follow, Notification, Post, User
 def post_list_visible_to(*, user: User | AnonymousUser) -> QuerySet[Post]:
     """Posts ``user`` may see, newest first, with what a feed item shows already joined.
 
-    Every post is public today; hiding (moderation) narrows this one queryset.
+    Published posts are public; a post hidden pending review (upload moderation) is seen only by
+    its author and staff. The feed, post pages, comments, user pages and the remix policy all read
+    this one queryset, so a hidden post is nowhere else (nor remixable by others).
     """
-    return Post.objects.select_related("author", "author__profile").order_by("-created_at", "-id")
+    posts = Post.objects.select_related("author", "author__profile").order_by("-created_at", "-id")
+    if user.is_staff:
+        return posts
+    published = Q(review_state=Post.Review.PUBLISHED)
+    return posts.filter(published | Q(author_id=user.pk) if user.is_authenticated else published)
 
 
 def feed_for(*, user: User | AnonymousUser, following_only: bool = False, author: str | None = None) -> QuerySet[Post]:
@@ -40,8 +46,10 @@ def comment_list_for(*, post: Post, user: User | AnonymousUser) -> QuerySet[Comm
 
 
 def comment_is_visible(*, comment: Comment, user: User | AnonymousUser) -> bool:
-    """Whether ``comment`` is shown to ``user`` now (its post's comment list would include it)."""
-    return comment_list_for(post=comment.post, user=user).filter(pk=comment.pk).exists()
+    """Whether ``comment`` is shown to ``user`` now (its post is visible to them and its comment list
+    would include it)."""
+    visible_posts = post_list_visible_to(user=user).values("pk")
+    return comment_list_for(post=comment.post, user=user).filter(pk=comment.pk, post__in=visible_posts).exists()
 
 
 def notifications_for(*, user: User) -> QuerySet[Notification]:
@@ -49,8 +57,8 @@ def notifications_for(*, user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user).select_related("actor", "post").order_by("-created_at", "-id")
 
 
-def _count_of(model: type[Follow] | type[Post], field: str) -> Coalesce:
-    rows = model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field)
+def _count_of(model: type[Follow] | type[Post], field: str, **only: object) -> Coalesce:
+    rows = model.objects.filter(**{field: OuterRef("pk")}, **only).order_by().values(field)
     return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")), 0)
 
 
@@ -64,7 +72,8 @@ def user_with_counts(*, username: str, viewer: User | AnonymousUser) -> User:
     users = users.annotate(
         followers_count=_count_of(Follow, "followee"),
         following_count=_count_of(Follow, "follower"),
-        posts_count=_count_of(Post, "author"),
+        # Posts everyone can see (one pending review counts once a moderator approves it).
+        posts_count=_count_of(Post, "author", review_state=Post.Review.PUBLISHED),
     )
     if viewer.is_authenticated:
         users = users.annotate(viewer_follows=Exists(Follow.objects.filter(follower=viewer, followee=OuterRef("pk"))))

@@ -64,6 +64,7 @@ def remix_settings_section(context: template.Context) -> dict[str, Any]:
                 "allow_remix": current.allow_remix,
                 "audience": current.audience,
                 "new_posts_allow_remix": current.new_posts_allow_remix,
+                "protect_face": current.protect_face,
             }
         )
     posts = list(Post.objects.filter(author=user).order_by("-created_at", "-id")[: SETTINGS_POSTS + 1])

@@ -10,10 +10,11 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from remix.models import ConsentChange, RemixJob
-from socialapp.models import Comment, Post, User
+from socialapp.models import Post, User
 from tests.conftest import client_for
-from tests.factories import CommentFactory, FollowFactory, PostFactory, UserFactory, jpeg_upload
+from tests.factories import FollowFactory, PostFactory, UserFactory, jpeg_upload
 from tests.remix.conftest import opt_in
+from tests.remix.remixes import finished_remix
 
 pytestmark = pytest.mark.django_db
 
@@ -213,8 +214,7 @@ def test_cancel_by_requester_or_creator(remixable_post: Post, viewer_api: APICli
 def test_account_off_cancels_queued_jobs_and_hides_remixes_until_back_on(
     remixable_post: Post, creator: User, viewer: User, viewer_api: APIClient
 ) -> None:
-    remix = CommentFactory(post=remixable_post, author=viewer, text="a remix")
-    Comment.objects.filter(pk=remix.pk).update(kind=Comment.Kind.REMIX)
+    remix = finished_remix(remixable_post, viewer).comment
     job_id = _request(viewer_api, remixable_post).json()["id"]
     creator_api = client_for(creator)
 

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 
 POST_FIELDS = {
     "id",
+    "review_state",
     "author",
     "caption",
     "media_type",
