@@ -16,8 +16,8 @@ from django.utils import timezone
 from socialapp.models import Post, User
 
 from . import audit
-from .models import ConsentChange, CreatorSettings, RemixJob
-from .policy import account_default, consented_remix_q
+from .models import ConsentChange, CreatorSettings, RemixBlock, RemixJob
+from .policy import DENIAL_SENTENCES, Denial, account_default, consented_remix_q
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def lock_creator(creator: User) -> CreatorSettings:
     return CreatorSettings.objects.select_for_update().get(user=creator)
 
 
-def _record(
+def record_change(
     *,
     actor: User | None,
     creator: User,
@@ -42,7 +42,11 @@ def _record(
     new: object,
     post: Post | None = None,
     cancelled: int = 0,
+    action: str = audit.Action.CONSENT_CHANGED,
+    subject: User | None = None,
+    detail: dict[str, object] | None = None,
 ) -> ConsentChange:
+    """Write one ledger entry and its audit event (``action``; ``subject`` defaults to the creator)."""
     change = ConsentChange.objects.create(
         actor=actor,
         creator=creator,
@@ -55,18 +59,29 @@ def _record(
     )
     # The creator-facing ledger above, and the same fact in the site's one audit log.
     audit.record(
-        audit.Action.CONSENT_CHANGED,
+        action,
         actor=actor,
-        subject=creator,
+        subject=subject or creator,
         post=post,
         summary=f"{change.get_field_display()}: {change.old_value} → {change.new_value}",
-        detail={"field": field, "old": change.old_value, "new": change.new_value, "cancelled_jobs": cancelled},
+        detail={
+            "field": field,
+            "old": change.old_value,
+            "new": change.new_value,
+            "cancelled_jobs": cancelled,
+            **(detail or {}),
+        },
     )
     return change
 
 
+# ConsentChange.old_value / new_value hold 20 characters.
+_VALUE_LENGTH = 20
+
+
 def _text(value: object) -> str:
-    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+    text = ("on" if value else "off") if isinstance(value, bool) else str(value)
+    return text if len(text) <= _VALUE_LENGTH else text[: _VALUE_LENGTH - 1] + "…"
 
 
 def cancel_unconsented_jobs(*, creator: User, post: Post | None = None) -> int:
@@ -134,9 +149,11 @@ def creator_settings_update(
             pending.append((ConsentChange.Field.ALL_POSTS_ALLOW_REMIX, f"{len(changing)} posts", value))
         cancelled = cancel_unconsented_jobs(creator=creator)
         # Recorded once the effects are known, so the last entry can say how many jobs it cancelled.
-        for index, (field, old, new) in enumerate(pending):
+        for index, (changed, old, new) in enumerate(pending):
             last = index == len(pending) - 1
-            _record(actor=actor, creator=creator, field=field, old=old, new=new, cancelled=cancelled if last else 0)
+            record_change(
+                actor=actor, creator=creator, field=changed, old=old, new=new, cancelled=cancelled if last else 0
+            )
     return current
 
 
@@ -150,7 +167,7 @@ def post_allow_remix_set(*, post: Post, actor: User, value: bool) -> Post:
             locked.allow_remix = value
             locked.save(update_fields=["allow_remix", "updated_at"])
             cancelled = cancel_unconsented_jobs(creator=post.author, post=locked)
-            _record(
+            record_change(
                 actor=actor,
                 creator=post.author,
                 field=ConsentChange.Field.POST_ALLOW_REMIX,
@@ -170,3 +187,67 @@ def follow_removed(*, creator: User, former_follow: User) -> int:
         if settings_row.audience != CreatorSettings.Audience.FOLLOWING:
             return 0
         return cancel_unconsented_jobs(creator=creator)
+
+
+class CannotBlockSelf(Exception):
+    """A creator tried to block themselves from remixing their own content."""
+
+
+def remix_block(*, creator: User, blocked: User, actor: User) -> bool:
+    """``creator`` blocks ``blocked`` from remixing any of their content. Idempotent: returns True
+    if a block was created.
+
+    In the same transaction (lock 1 held, so no attach can slip in between) the blocked user's
+    queued and running jobs on the creator's content are cancelled; their existing remix comments
+    stop being shown (``policy.consented_remix_q``) until an unblock. Ledger + audit
+    (``user.blocked``). Raises ``CannotBlockSelf``.
+    """
+    if creator.pk == blocked.pk:
+        raise CannotBlockSelf()
+    with transaction.atomic():
+        lock_creator(creator)
+        _, created = RemixBlock.objects.get_or_create(creator=creator, blocked=blocked)
+        if not created:
+            return False
+        cancelled = RemixJob.objects.filter(post__author=creator, requester=blocked, status__in=RemixJob.ACTIVE).update(
+            status=RemixJob.Status.CANCELLED,
+            error_code=CONSENT_REVOKED,
+            error_detail=DENIAL_SENTENCES[Denial.BLOCKED],
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+        )
+        record_change(
+            actor=actor,
+            creator=creator,
+            field=ConsentChange.Field.BLOCKED,
+            old=f"@{blocked.get_username()}",
+            new="blocked",
+            cancelled=cancelled,
+            action=audit.Action.USER_BLOCKED,
+            subject=blocked,
+            detail={"creator": creator.get_username(), "blocked": blocked.get_username()},
+        )
+    logger.info("creator %s blocked %s from remixing (%d jobs cancelled)", creator.pk, blocked.pk, cancelled)
+    return True
+
+
+def remix_unblock(*, creator: User, blocked: User, actor: User) -> bool:
+    """Lift a block. Idempotent: returns True if a block was removed. The user's remix comments that
+    the block hid are shown again (if the creator's other consent still admits them); jobs the block
+    cancelled stay cancelled. Ledger + audit (``user.unblocked``)."""
+    with transaction.atomic():
+        lock_creator(creator)
+        deleted, _ = RemixBlock.objects.filter(creator=creator, blocked=blocked).delete()
+        if not deleted:
+            return False
+        record_change(
+            actor=actor,
+            creator=creator,
+            field=ConsentChange.Field.UNBLOCKED,
+            old=f"@{blocked.get_username()}",
+            new="unblocked",
+            action=audit.Action.USER_UNBLOCKED,
+            subject=blocked,
+            detail={"creator": creator.get_username(), "blocked": blocked.get_username()},
+        )
+    return True

@@ -1,7 +1,8 @@
 """Who may remix what: the one rule, in one place.
 
 A viewer may remix a post iff the creator's account switch is on AND the post's toggle is on AND
-the audience admits the viewer (the creator always may) AND the post is visible to the viewer.
+the creator has not blocked the viewer from remixing AND the audience admits the viewer (the
+creator always may) AND the post is visible to the viewer.
 The API (post fields and the request endpoint), the worker (at claim and before attaching), the
 comment filter and the templates all ask this module; nothing else decides.
 """
@@ -18,7 +19,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from socialapp import selectors as social_selectors
 from socialapp.models import Follow, Post, User
 
-from .models import CreatorSettings
+from .models import CreatorSettings, RemixBlock
 
 
 class Denial(StrEnum):
@@ -27,6 +28,7 @@ class Denial(StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     POST_DISABLED = "post_disabled"
     AUDIENCE = "audience"
+    BLOCKED = "blocked"
     # Not a consent decision: an anonymous viewer must log in first.
     LOGIN_REQUIRED = "login_required"
 
@@ -36,6 +38,7 @@ DENIAL_SENTENCES = {
     Denial.ACCOUNT_DISABLED: "The creator has turned off AI remixes of their content.",
     Denial.POST_DISABLED: "The creator has turned off AI remixes for this post.",
     Denial.AUDIENCE: "The creator allows AI remixes only from accounts they follow.",
+    Denial.BLOCKED: "The creator doesn't allow you to remix their content.",
     Denial.LOGIN_REQUIRED: "Log in to make an AI remix.",
 }
 
@@ -54,13 +57,22 @@ def settings_of(creator: User) -> CreatorSettings:
 
 
 def decide(
-    *, creator_settings: CreatorSettings, post_allows: bool, viewer_is_creator: bool, creator_follows_viewer: bool
+    *,
+    creator_settings: CreatorSettings,
+    post_allows: bool,
+    viewer_is_creator: bool,
+    creator_follows_viewer: bool,
+    viewer_is_blocked: bool = False,
 ) -> Denial | None:
-    """The rule on already-loaded facts; ``None`` means allowed. The order fixes which reason is given."""
+    """The rule on already-loaded facts; ``None`` means allowed. The order fixes which reason is given:
+    what holds for everyone (account, post) first, then what concerns this viewer (a block outranks
+    the audience: following a blocked account does not let it in)."""
     if not creator_settings.allow_remix:
         return Denial.ACCOUNT_DISABLED
     if not post_allows:
         return Denial.POST_DISABLED
+    if viewer_is_blocked and not viewer_is_creator:
+        return Denial.BLOCKED
     if (
         creator_settings.audience == CreatorSettings.Audience.FOLLOWING
         and not viewer_is_creator
@@ -81,6 +93,7 @@ def remix_denied_reason(*, viewer: User | AnonymousUser, post: Post) -> Denial |
         post_allows=post.allow_remix,
         viewer_is_creator=viewer.pk == post.author_id,
         creator_follows_viewer=Follow.objects.filter(follower_id=post.author_id, followee_id=viewer.pk).exists(),
+        viewer_is_blocked=RemixBlock.objects.filter(creator_id=post.author_id, blocked_id=viewer.pk).exists(),
     )
 
 
@@ -89,21 +102,38 @@ def may_remix(*, viewer: User | AnonymousUser, post: Post) -> bool:
 
 
 def denied_reasons_for(*, viewer: User | AnonymousUser, posts: Iterable[Post]) -> dict[int, Denial | None]:
-    """``remix_denied_reason`` for many posts in two queries (settings, follows), for lists."""
+    """``remix_denied_reason`` for many posts in two queries (settings; follows and blocks), for lists."""
     posts = list(posts)
     if not viewer.is_authenticated:
         return {post.pk: Denial.LOGIN_REQUIRED for post in posts}
     creator_ids = {post.author_id for post in posts}
+    if not creator_ids:
+        return {}
     saved = {s.user_id: s for s in CreatorSettings.objects.filter(user_id__in=creator_ids)}
-    following_viewer = set(
-        Follow.objects.filter(follower_id__in=creator_ids, followee_id=viewer.pk).values_list("follower_id", flat=True)
+    # One row per creator: does the creator follow the viewer, has the creator blocked the viewer?
+    relations = (
+        User.objects.filter(pk__in=creator_ids)
+        .annotate(
+            follows_viewer=Exists(Follow.objects.filter(follower=OuterRef("pk"), followee_id=viewer.pk)),
+            blocks_viewer=Exists(RemixBlock.objects.filter(creator=OuterRef("pk"), blocked_id=viewer.pk)),
+        )
+        .filter(Q(follows_viewer=True) | Q(blocks_viewer=True))
+        .values_list("pk", "follows_viewer", "blocks_viewer")
     )
+    following_viewer: set[int] = set()
+    blocking_viewer: set[int] = set()
+    for creator_id, follows, blocks in relations:
+        if follows:
+            following_viewer.add(creator_id)
+        if blocks:
+            blocking_viewer.add(creator_id)
     return {
         post.pk: decide(
             creator_settings=saved.get(post.author_id) or CreatorSettings(allow_remix=account_default()),
             post_allows=post.allow_remix,
             viewer_is_creator=viewer.pk == post.author_id,
             creator_follows_viewer=post.author_id in following_viewer,
+            viewer_is_blocked=post.author_id in blocking_viewer,
         )
         for post in posts
     }
@@ -113,7 +143,8 @@ def consented_remix_q(*, post_path: str = "post", requester_path: str = "author"
     """The rule as a query filter on rows that have a post and a requester (remix comments, jobs).
 
     True where the post's creator consents, now, to that requester's remix. Used to hide remix
-    comments while consent is off and to find the jobs a consent change cancels.
+    comments while consent is off (or while the creator blocks their requester) and to find the
+    jobs a consent change cancels.
     """
     creator = f"{post_path}__author"
     settings_rows = CreatorSettings.objects.filter(user=OuterRef(creator))
@@ -124,8 +155,11 @@ def consented_remix_q(*, post_path: str = "post", requester_path: str = "author"
         account_on = Q(Exists(settings_rows.filter(allow_remix=True)))
     audience_everyone = Q(~Exists(settings_rows.filter(audience=CreatorSettings.Audience.FOLLOWING)))
     creator_follows = Q(Exists(Follow.objects.filter(follower=OuterRef(creator), followee=OuterRef(requester_path))))
+    # A creator never blocks themselves (a constraint), so this cannot hide the creator's own remixes.
+    not_blocked = Q(~Exists(RemixBlock.objects.filter(creator=OuterRef(creator), blocked=OuterRef(requester_path))))
     return (
         account_on
         & Q(**{f"{post_path}__allow_remix": True})
+        & not_blocked
         & (audience_everyone | Q(**{creator: F(requester_path)}) | creator_follows)
     )

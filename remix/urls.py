@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import safety_views, views
 
 urlpatterns = [
     path("p/<int:pk>/remix/", views.remix_create, name="remix-create"),
@@ -13,4 +13,9 @@ urlpatterns = [
     path("settings/remix/", views.remix_settings, name="remix-settings"),
     path("c/<int:pk>/credentials/", views.comment_credentials, name="comment-credentials"),
     path("check/", views.check_image, name="check-image"),
+    # Trust and safety: reports, blocks, removing every remix.
+    path("c/<int:pk>/report/", safety_views.comment_report, name="comment-report"),
+    path("u/<str:username>/remix-block/", safety_views.user_remix_block, name="user-remix-block"),
+    path("settings/remix/safety/", safety_views.remix_safety, name="remix-safety"),
+    path("settings/remix/remove-all/", safety_views.remix_remove_all, name="remix-remove-all"),
 ]

@@ -20,30 +20,19 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from socialapp import selectors as social_selectors
 from socialapp.forms import CommentForm, ProfileForm
 from socialapp.models import Comment, Post, User
-from socialapp.views import AuthenticatedRequest, login_required_page
+from socialapp.views import AuthenticatedRequest, is_htmx, login_required_page, safe_next
 
-from . import consent, credentials, jobs, policy, selectors
+from . import consent, credentials, jobs, policy, provenance, selectors
 from .forms import CreatorSettingsForm, PostRemixToggleForm, RemixForm
 from .models import ConsentChange, RemixJob
 from .templatetags.remix_tags import panel_context
 
 PAGE_SIZE = 20
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _safe_next(request: HttpRequest) -> str:
-    candidate = request.POST.get("next") or ""
-    allowed = url_has_allowed_host_and_scheme(candidate, {request.get_host()}, require_https=request.is_secure())
-    return candidate if allowed else ""
 
 
 def _visible_post(request: HttpRequest, pk: int) -> Post:
@@ -65,7 +54,7 @@ def _post_page(request: HttpRequest, post: Post, *, remix_form: RemixForm, statu
 
 
 def _refused(request: HttpRequest, post: Post, form: RemixForm, *, sentence: str, status: int) -> HttpResponse:
-    if _is_htmx(request):
+    if is_htmx(request):
         # htmx leaves 4xx answers unswapped; app.js shows a plain-text answer as an error message.
         return HttpResponse(sentence, status=status, content_type="text/plain; charset=utf-8")
     return _post_page(request, post, remix_form=form, status=status)
@@ -119,13 +108,13 @@ def remix_create(request: AuthenticatedRequest, pk: int) -> HttpResponse:
             return response
         else:
             url = reverse("remix-job", args=[job.pk])
-            if _is_htmx(request):
+            if is_htmx(request):
                 response = HttpResponse(status=200)
                 response["HX-Redirect"] = url
                 return response
             return redirect(url)
 
-    if _is_htmx(request):
+    if is_htmx(request):
         response = render(
             request, "remix/_panel.html", panel_context(user=request.user, post=post, form=form), status=422
         )
@@ -155,7 +144,7 @@ def job_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """One job's status; remix.js follows it live and fetches the status fragment when it ends."""
     job = get_object_or_404(selectors.job_list_visible_to(user=request.user), pk=pk)
     context = _job_context(job, request.user)
-    if _is_htmx(request):
+    if is_htmx(request):
         response = render(request, "remix/_job_status.html", context)
     else:
         response = render(request, "remix/job_detail.html", context)
@@ -224,7 +213,7 @@ def post_remix_consent(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     value = form.is_valid() and bool(form.cleaned_data["allow_remix"])
     consent.post_allow_remix_set(post=post, actor=request.user, value=value)
     messages.success(request, f"AI remixes of this post are now {'on' if value else 'off'}.")
-    return redirect(_safe_next(request) or reverse("post-detail", args=[post.pk]))
+    return redirect(safe_next(request) or reverse("post-detail", args=[post.pk]))
 
 
 # --- content credentials ----------------------------------------------------------------------
@@ -261,6 +250,7 @@ _ACTIONS = {
     "c2pa.drawing": "Drawn on",
     "c2pa.published": "Published",
     "c2pa.redacted": "Redacted",
+    provenance.FACE_PROTECTED_ACTION: provenance.FACE_PROTECTED_DESCRIPTION,
 }
 _TRAINING_USES = {
     "cawg.ai_training": "AI training",

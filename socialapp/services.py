@@ -88,11 +88,13 @@ def unfollow(*, follower: User, followee: User) -> bool:
 
 
 def post_create(*, author: User, upload: UploadedFile, caption: str = "", allow_remix: bool | None = None) -> Post:
-    """Validate an upload by its content and create the post.
+    """Validate an upload by its content, have its still reviewed, and create the post.
 
     Raises ``uploads.MediaRejected`` for bad media. Guarantees that on any failure no post
     row and no stored file remain: files are written before the row inside one transaction
-    and deleted again if anything after them fails.
+    and deleted again if anything after them fails. Upload moderation (the extension's
+    ``review_upload``, run on the poster frame before the transaction opens) may create the
+    post hidden pending review (``review_state`` "pending"), never skip it.
     """
     if allow_remix is None:
         extension = extensions.get()
@@ -106,40 +108,51 @@ def post_create(*, author: User, upload: UploadedFile, caption: str = "", allow_
         upload.seek(0)
     saved: list[str] = []
     try:
-        with validated_upload(upload) as media, transaction.atomic():
-            token = secrets.token_urlsafe(16)
-            original_name = ""
-            if origin is not None and origin.keep_original and media.media_type == Post.MediaType.IMAGE:
-                upload.seek(0)
-                original_name = default_storage.save(f"posts/{token}.original", File(upload))
-                saved.append(original_name)
-            with media.media_path.open("rb") as fh:
-                media_name = default_storage.save(f"posts/{token}{media.media_ext}", File(fh))
-            saved.append(media_name)
-            with media.poster_path.open("rb") as fh:
-                poster_name = default_storage.save(f"posts/{token}-poster.jpg", File(fh))
-            saved.append(poster_name)
-            post = Post.objects.create(
-                author=author,
-                media_type=media.media_type,
-                media=media_name,
-                poster=poster_name,
-                media_content_type=media.content_type,
-                caption=caption,
-                duration=media.duration,
-                width=media.width,
-                height=media.height,
-                video_codec=media.video_codec,
-                size_bytes=media.size_bytes,
-                allow_remix=allow_remix,
-                ai_info=origin.ai_info if origin is not None else None,
-                original=original_name,
-            )
+        with validated_upload(upload) as media:
+            # The still people see first (the photo, or the video's poster frame), checked outside the
+            # transaction: the detector takes tens of milliseconds and holds no lock.
+            review = extension.review_upload(poster=media.poster_path.read_bytes()) if extension is not None else None
+            with transaction.atomic():
+                token = secrets.token_urlsafe(16)
+                original_name = ""
+                if origin is not None and origin.keep_original and media.media_type == Post.MediaType.IMAGE:
+                    upload.seek(0)
+                    original_name = default_storage.save(f"posts/{token}.original", File(upload))
+                    saved.append(original_name)
+                with media.media_path.open("rb") as fh:
+                    media_name = default_storage.save(f"posts/{token}{media.media_ext}", File(fh))
+                saved.append(media_name)
+                with media.poster_path.open("rb") as fh:
+                    poster_name = default_storage.save(f"posts/{token}-poster.jpg", File(fh))
+                saved.append(poster_name)
+                post = Post.objects.create(
+                    author=author,
+                    media_type=media.media_type,
+                    media=media_name,
+                    poster=poster_name,
+                    media_content_type=media.content_type,
+                    caption=caption,
+                    duration=media.duration,
+                    width=media.width,
+                    height=media.height,
+                    video_codec=media.video_codec,
+                    size_bytes=media.size_bytes,
+                    allow_remix=allow_remix,
+                    ai_info=origin.ai_info if origin is not None else None,
+                    original=original_name,
+                    review_state=Post.Review.PENDING if review is not None and review.hold else Post.Review.PUBLISHED,
+                    moderation=review.moderation if review is not None else None,
+                )
+                if extension is not None:
+                    extension.on_post_created(post=post, review=review)
     except BaseException:
         for name in saved:
             default_storage.delete(name)
         raise
-    logger.info("post %s created by %s (%s, %d bytes)", post.pk, author.pk, post.media_type, post.size_bytes)
+    logger.info(
+        "post %s created by %s (%s, %d bytes, %s)",
+        *(post.pk, author.pk, post.media_type, post.size_bytes, post.review_state),
+    )
     return post
 
 
@@ -198,12 +211,20 @@ def comment_delete(*, comment: Comment, actor: User) -> None:
     """Delete a comment. Its author or the post's author may; raises ``PermissionDenied``."""
     if actor.pk not in (comment.author_id, comment.post.author_id):
         raise PermissionDenied("Only the comment's author or the post's author can delete it.")
-    comment_remove(comment=comment)
+    comment_remove(comment=comment, actor=actor)
 
 
-def comment_remove(*, comment: Comment) -> None:
-    """Delete a comment with no permission check (moderation, admin), keeping the count in step."""
+def comment_remove(*, comment: Comment, actor: User | None = None) -> None:
+    """Delete a comment with no permission check (moderation, admin), keeping the count in step.
+
+    The extension hears of it (``on_comment_deleted``) in the same transaction, just before the row
+    goes, so it can still read what hangs off the comment (a remix's job and image) to record it.
+    ``actor`` None: an admin or the system.
+    """
     with transaction.atomic():
+        extension = extensions.get()
+        if extension is not None:
+            extension.on_comment_deleted(comment=comment, actor=actor)
         comment.delete()
         if comment.kind == Comment.Kind.TEXT:
             Post.objects.filter(pk=comment.post_id, comment_count__gt=0).update(comment_count=F("comment_count") - 1)
@@ -229,3 +250,14 @@ def notify(
 def notifications_mark_read(*, user: User) -> int:
     """Mark all of ``user``'s notifications read; returns how many changed."""
     return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def notification_mark_read(*, user: User, notification_id: int) -> Notification:
+    """Mark one of ``user``'s notifications read (idempotent: an already read one keeps its time).
+
+    Raises ``Notification.DoesNotExist`` for an id that is not ``user``'s: another user's
+    notification and a missing one read the same.
+    """
+    unread = Notification.objects.filter(pk=notification_id, recipient=user, read_at__isnull=True)
+    unread.update(read_at=timezone.now())
+    return Notification.objects.select_related("actor", "actor__profile").get(pk=notification_id, recipient=user)

@@ -317,6 +317,8 @@ REST_FRAMEWORK = {
         "uploads": env.str("UPLOAD_THROTTLE_RATE", default="60/hour"),
         # Image checks (content credentials) per client.
         "verify": env.str("VERIFY_THROTTLE_RATE", default="60/minute"),
+        # Reports of remixes per user (repeat reports of one remix are collapsed anyway).
+        "reports": env.str("REPORT_THROTTLE_RATE", default="30/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

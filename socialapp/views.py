@@ -32,7 +32,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from . import selectors, services
 from .forms import CommentForm, ProfileForm, SignupForm, UploadForm
-from .models import Comment, Post, User
+from .models import Comment, Notification, Post, User
 from .uploads import MediaRejected
 
 PAGE_SIZE = 20
@@ -46,7 +46,7 @@ class AuthenticatedRequest(HttpRequest):
     user: User
 
 
-def _is_htmx(request: HttpRequest) -> bool:
+def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
@@ -63,7 +63,7 @@ def login_required_page(view: View) -> View:
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if _is_htmx(request) and not request.user.is_authenticated:
+        if is_htmx(request) and not request.user.is_authenticated:
             # Come back to the page the fragment lives on (path only: never an outside URL).
             next_path = urlsplit(request.headers.get("HX-Current-URL", "")).path or request.path
             response = HttpResponse(status=200)
@@ -74,7 +74,7 @@ def login_required_page(view: View) -> View:
     return wrapped
 
 
-def _safe_next(request: HttpRequest) -> str:
+def safe_next(request: HttpRequest) -> str:
     """The ``next`` page to land on, if it is on this site; empty otherwise."""
     candidate = request.POST.get("next") or request.GET.get("next") or ""
     allowed = url_has_allowed_host_and_scheme(candidate, {request.get_host()}, require_https=request.is_secure())
@@ -154,9 +154,9 @@ def post_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def comment_create(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Add a comment. htmx gets the new comment to append (or the form with its errors, as 422)."""
     post = _visible_post(request, pk)
-    form = CommentForm(request.POST, autofocus=_is_htmx(request))
+    form = CommentForm(request.POST, autofocus=is_htmx(request))
     if not form.is_valid():
-        if _is_htmx(request):
+        if is_htmx(request):
             response = _fragment(request, "socialapp/_comment_form.html", {"post": post, "comment_form": form}, 422)
             response["HX-Retarget"] = "#comment-form"
             response["HX-Reswap"] = "outerHTML"
@@ -164,7 +164,7 @@ def comment_create(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         return render(request, "socialapp/post_detail.html", _post_context(request, post, form), status=400)
 
     comment = services.comment_create(post=post, author=request.user, text=form.cleaned_data["text"])
-    if _is_htmx(request):
+    if is_htmx(request):
         comment_total = selectors.comment_list_for(post=post, user=request.user).count()
         return _fragment(
             request,
@@ -261,12 +261,12 @@ def follow_toggle(request: AuthenticatedRequest, username: str) -> HttpResponse:
     else:
         problem = "Choose whether to follow or unfollow."
     if problem is not None:
-        if _is_htmx(request):
+        if is_htmx(request):
             return HttpResponse(problem, status=400, content_type="text/plain; charset=utf-8")
         messages.error(request, problem)
         return redirect("user-detail", username=followee.username)
 
-    if _is_htmx(request):
+    if is_htmx(request):
         profile_user = _profile_user(request, followee.username)
         return _fragment(request, "socialapp/_follow_button.html", {"profile_user": profile_user, "oob_counts": True})
     name = followee.username
@@ -289,23 +289,35 @@ def account_settings(request: AuthenticatedRequest) -> HttpResponse:
     return redirect("settings")
 
 
-@require_safe
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required_page
 def notifications(request: AuthenticatedRequest) -> HttpResponse:
-    """The user's notifications, newest first; opening the page marks them all read."""
+    """The user's notifications, newest first, unread ones marked. They stay unread until marked:
+    POST ``action=read`` with ``id`` marks one, ``action=read-all`` every one; then back to the page."""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "read-all":
+            services.notifications_mark_read(user=request.user)
+        elif action == "read" and (request.POST.get("id") or "").isdigit():
+            try:
+                services.notification_mark_read(user=request.user, notification_id=int(request.POST["id"]))
+            except Notification.DoesNotExist:
+                raise Http404("No such notification.") from None
+        else:
+            messages.error(request, "Choose which notifications to mark read.")
+        page_number = request.POST.get("page") or ""
+        return redirect(reverse("notifications") + (f"?page={page_number}" if page_number.isdigit() else ""))
+
     listed = selectors.notifications_for(user=request.user).select_related("actor__profile")
     page = Paginator(listed, PAGE_SIZE).get_page(request.GET.get("page"))
-    # Read the page (with each one's unread state) before marking, so the new ones still show as new.
     items = list(page.object_list)
-    if request.method == "GET":
-        services.notifications_mark_read(user=request.user)
     return render(request, "socialapp/notifications.html", {"page": page, "items": items})
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     """Create an account, sign in with it and land on the feed."""
-    next_url = _safe_next(request)
+    next_url = safe_next(request)
     if request.user.is_authenticated:
         return redirect(next_url or "feed")
     form = SignupForm(request.POST if request.method == "POST" else None)

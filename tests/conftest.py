@@ -50,7 +50,7 @@ def _isolated_media(settings: pytest.FixtureRequest, tmp_path: Path) -> Path:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"auth": None, "uploads": None, "verify": None},
+        "DEFAULT_THROTTLE_RATES": {"auth": None, "uploads": None, "verify": None, "reports": None},
     }
     return settings.MEDIA_ROOT
 

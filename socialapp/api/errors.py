@@ -48,10 +48,10 @@ _CODES = {
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApiError):
-        response = Response({"code": exc.code, "detail": str(exc.detail), **exc.extra}, status=exc.status_code)
+        answer = Response({"code": exc.code, "detail": str(exc.detail), **exc.extra}, status=exc.status_code)
         if "retry_after" in exc.extra:  # the body says it for people, the header for HTTP clients
-            response["Retry-After"] = str(exc.extra["retry_after"])
-        return response
+            answer["Retry-After"] = str(exc.extra["retry_after"])
+        return answer
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

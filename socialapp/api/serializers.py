@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import extensions
-from ..models import Comment, Post, User
+from ..models import Comment, Notification, Post, User
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -48,11 +48,16 @@ class AuthorSerializer(serializers.ModelSerializer):
 class MeSerializer(serializers.ModelSerializer):
     display_name = serializers.CharField(source="profile.display_name", max_length=80, allow_blank=True, required=False)
     bio = serializers.CharField(source="profile.bio", max_length=500, allow_blank=True, required=False)
+    unread_notifications = serializers.SerializerMethodField(help_text="How many notifications are unread.")
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "display_name", "bio", "date_joined"]
-        read_only_fields = ["id", "username", "email", "date_joined"]
+        fields = ["id", "username", "email", "display_name", "bio", "date_joined", "unread_notifications"]
+        read_only_fields = ["id", "username", "email", "date_joined", "unread_notifications"]
+
+    def get_unread_notifications(self, user: User) -> int:
+        # One indexed COUNT (recipient, read_at).
+        return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
 
 
 class UserProfileSerializer(serializers.ModelSerializer):
@@ -104,7 +109,7 @@ class PostSerializer(serializers.ModelSerializer):
     poster_url = serializers.SerializerMethodField()
     remix_allowed = serializers.SerializerMethodField(help_text="May the caller remix this post now?")
     remix_denied_reason = serializers.SerializerMethodField(
-        help_text="Why not: account_disabled, post_disabled, audience or login_required; null when allowed."
+        help_text="Why not: account_disabled, post_disabled, blocked, audience or login_required; null when allowed."
     )
     remix_count = serializers.SerializerMethodField(help_text="Remixes shown under the post.")
     ai_label = serializers.SerializerMethodField(
@@ -226,3 +231,23 @@ class CommentSerializer(serializers.ModelSerializer):
 
 class CommentCreateSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=2000, trim_whitespace=True)
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    actor = AuthorSerializer(read_only=True, allow_null=True, help_text="Who did it; null: the site (a moderator).")
+    post = serializers.IntegerField(source="post_id", allow_null=True, read_only=True)
+    comment = serializers.IntegerField(source="comment_id", allow_null=True, read_only=True)
+    read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "text", "actor", "post", "comment", "created_at", "read", "read_at"]
+        read_only_fields = fields
+
+    def get_read(self, note: Notification) -> bool:
+        return note.read_at is not None
+
+
+class NotificationsMarkedSerializer(serializers.Serializer):
+    marked = serializers.IntegerField(help_text="How many notifications changed from unread to read.")
+    unread_notifications = serializers.IntegerField()

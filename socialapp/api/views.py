@@ -23,7 +23,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from .. import selectors, services
-from ..models import Comment, Post, User
+from ..models import Comment, Notification, Post, User
 from ..uploads import MediaRejected
 from . import serializers as s
 from .errors import ApiError, ErrorSerializer
@@ -251,6 +251,49 @@ class CommentDetailView(APIView):
         return get_object_or_404(
             Comment.objects.select_related("post", "author", "author__profile").filter(post__in=visible_posts), pk=pk
         )
+
+
+class NotificationListView(generics.ListAPIView):
+    """The caller's notifications, newest first (``?unread=true`` for the unread ones only)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = s.NotificationSerializer
+
+    def get_queryset(self) -> Any:
+        notes = selectors.notifications_for(user=_caller(self.request)).select_related("actor__profile")
+        if self.request.query_params.get("unread", "").lower() in {"1", "true", "yes"}:
+            notes = notes.filter(read_at__isnull=True)
+        return notes
+
+    @extend_schema(
+        parameters=[OpenApiParameter("unread", bool, description="Only unread notifications.")],
+        responses={200: s.NotificationSerializer(many=True), **_errors(401)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class NotificationReadView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: s.NotificationSerializer, **_errors(401, 404)})
+    def post(self, request: Request, pk: int) -> Response:
+        try:
+            note = services.notification_mark_read(user=_caller(request), notification_id=pk)
+        except Notification.DoesNotExist:
+            raise ApiError("not_found", "No such notification.", status.HTTP_404_NOT_FOUND) from None
+        return Response(s.NotificationSerializer(note).data)
+
+
+class NotificationsReadAllView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: s.NotificationsMarkedSerializer, **_errors(401)})
+    def post(self, request: Request) -> Response:
+        me = _caller(request)
+        marked = services.notifications_mark_read(user=me)
+        unread = Notification.objects.filter(recipient=me, read_at__isnull=True).count()  # any that arrived since
+        return Response({"marked": marked, "unread_notifications": unread})
 
 
 @extend_schema(exclude=True)

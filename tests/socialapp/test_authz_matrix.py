@@ -6,18 +6,23 @@ row is added to ``EXPECTED``. A denied write must leave the object as it was.
 
 from __future__ import annotations
 
+import io
 import itertools
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.urls import URLPattern, URLResolver, get_resolver
+from PIL import Image
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from remix import consent
-from remix.models import CreatorSettings, RemixJob
-from socialapp.models import Comment, Follow, Post
+from remix.models import CreatorSettings, RemixBlock, RemixJob, RemixResult
+from socialapp import services
+from socialapp.models import Comment, Follow, Notification, Post
 from tests.conftest import client_for
 from tests.factories import CommentFactory, FollowFactory, PostFactory, UserFactory, jpeg_upload
 
@@ -31,6 +36,8 @@ class World:
     post: Post
     comment: Comment  # written by the follower under the owner's post
     job: RemixJob  # the follower's remix request on the owner's post
+    remix: Comment  # the follower's finished remix under the owner's post
+    notification: Notification  # the owner's (unread): "follower remixed your post"
 
 
 @pytest.fixture
@@ -47,10 +54,28 @@ def world(db: None) -> World:
     FollowFactory(follower=owner, followee=follower)
     consent.post_allow_remix_set(post=post, actor=owner, value=True)
     job = RemixJob.objects.create(post=post, requester=follower, prompt="make it pop", seed=1)
+    remix = _finished_remix(post, requester=follower)
+    notification = services.notify(
+        recipient=owner, actor=follower, kind=Notification.Kind.REMIXED, post=post, comment=remix, text="remixed"
+    )
+    assert notification is not None
     clients = {"owner": client_for(owner), "follower": client_for(follower), "other": client_for(other)}
     clients["staff"] = client_for(staff)
     clients["anonymous"] = APIClient()
-    return World(clients=clients, post=post, comment=comment, job=job)
+    return World(clients=clients, post=post, comment=comment, job=job, remix=remix, notification=notification)
+
+
+def _finished_remix(post: Post, *, requester: Any) -> Comment:
+    """What the worker leaves for a succeeded job: the remix comment and its stored image."""
+    job = RemixJob.objects.create(
+        post=post, requester=requester, prompt="neon", seed=2, status=RemixJob.Status.SUCCEEDED, progress=1.0
+    )
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "orange").save(buffer, "JPEG")
+    name = default_storage.save("remixes/matrix.jpg", ContentFile(buffer.getvalue()))
+    remix = Comment.objects.create(post=post, author=requester, kind=Comment.Kind.REMIX, text=job.prompt)
+    RemixResult.objects.create(job=job, comment=remix, image=name, width=64, height=48)
+    return remix
 
 
 def _api_operations() -> list[tuple[str, str, type[APIView]]]:
@@ -79,6 +104,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("api-token-revoke", "delete"): {"anonymous": 401, "*": 204},
     ("api-me", "get"): {"anonymous": 401, "*": 200},
     ("api-me", "patch"): {"anonymous": 401, "*": 200},
+    ("api-notifications", "get"): {"anonymous": 401, "*": 200},
+    ("api-notification-read", "post"): {"anonymous": 401, "owner": 200, "*": 404},  # only one's own
+    ("api-notifications-read-all", "post"): {"anonymous": 401, "*": 200},
     ("api-user", "get"): {"*": 200},
     ("api-follow", "post"): {"anonymous": 401, "owner": 400, "follower": 200, "*": 201},
     ("api-follow", "delete"): {"anonymous": 401, "*": 204},
@@ -94,6 +122,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("api-remix-settings", "get"): {"anonymous": 401, "*": 200},
     ("api-remix-settings", "patch"): {"anonymous": 401, "*": 200},
     ("api-consent-ledger", "get"): {"anonymous": 401, "*": 200},
+    ("api-remix-remove-all", "post"): {"anonymous": 401, "*": 200},  # each caller's own content
+    ("api-remix-blocks", "get"): {"anonymous": 401, "*": 200},
+    ("api-remix-blocks", "post"): {"anonymous": 401, "other": 400, "*": 201},  # blocks "other": not oneself
+    ("api-remix-block", "delete"): {"anonymous": 401, "*": 204},  # idempotent
+    ("api-comment-report", "post"): {"anonymous": 401, "*": 201},  # anyone who sees the remix may report it
     ("api-my-remixes", "get"): {"anonymous": 401, "*": 200},
     ("api-remix-create", "post"): {"anonymous": 401, "owner": 202, "follower": 202, "*": 403},
     ("api-remix", "get"): {"anonymous": 401, "other": 404, "*": 200},
@@ -111,6 +144,9 @@ def _url(name: str, world: World) -> str:
         "api-token": "/api/auth/token/",
         "api-token-revoke": "/api/auth/token/revoke/",
         "api-me": "/api/me/",
+        "api-notifications": "/api/me/notifications/",
+        "api-notification-read": f"/api/me/notifications/{world.notification.pk}/read/",
+        "api-notifications-read-all": "/api/me/notifications/read-all/",
         "api-user": "/api/users/owner/",
         "api-follow": "/api/users/owner/follow/",
         "api-posts": "/api/posts/",
@@ -119,6 +155,10 @@ def _url(name: str, world: World) -> str:
         "api-comment": f"/api/comments/{world.comment.pk}/",
         "api-remix-settings": "/api/me/remix-settings/",
         "api-consent-ledger": "/api/me/remix-settings/ledger/",
+        "api-remix-remove-all": "/api/me/remix-settings/remove-all/",
+        "api-remix-blocks": "/api/me/remix-blocks/",
+        "api-remix-block": "/api/me/remix-blocks/other/",
+        "api-comment-report": f"/api/comments/{world.remix.pk}/report/",
         "api-my-remixes": "/api/me/remixes/",
         "api-remix-create": f"/api/posts/{world.post.pk}/remixes/",
         "api-remix": f"/api/remixes/{world.job.pk}/",
@@ -150,6 +190,10 @@ def _body(name: str, method: str, role: str) -> tuple[dict[str, Any], str | None
         return {"audience": "everyone"}, "json"
     if name == "api-me":
         return {"bio": f"bio of {role}"}, "json"
+    if name == "api-remix-blocks" and method == "post":
+        return {"username": "other"}, "json"
+    if name == "api-comment-report":
+        return {"reason": "spam", "text": f"reported by {role}"}, "json"
     return {}, None
 
 
@@ -162,7 +206,10 @@ def _snapshot(world: World) -> tuple[Any, ...]:
     post = Post.objects.filter(pk=world.post.pk).values("caption", "allow_remix", "author_id").first()
     job = RemixJob.objects.filter(pk=world.job.pk).values("status", "requester_id", "prompt").first()
     jobs = RemixJob.objects.count()
-    return post, Comment.objects.filter(pk=world.comment.pk).exists(), Follow.objects.count(), job, jobs
+    comments = Comment.objects.filter(pk__in=[world.comment.pk, world.remix.pk]).count()
+    note = Notification.objects.filter(pk=world.notification.pk).values("read_at").first()
+    remix_settings = list(CreatorSettings.objects.values_list("user_id", "allow_remix", "audience").order_by("user_id"))
+    return post, comments, Follow.objects.count(), job, jobs, note, RemixBlock.objects.count(), remix_settings
 
 
 @pytest.mark.parametrize(("operation", "role"), list(itertools.product(sorted(EXPECTED), ROLES)), ids=str)
@@ -181,7 +228,7 @@ def test_authorization_matrix(world: World, operation: tuple[str, str], role: st
     assert response.status_code == expected, (role, name, method, response.status_code, response.content[:300])
     if response.status_code >= 400 and response.headers.get("Content-Type", "").startswith("application/json"):
         assert set(response.json()) >= {"code", "detail"}
-    if response.status_code in (401, 403) and method in WRITE_METHODS:
+    if response.status_code in (401, 403, 404) and method in WRITE_METHODS:
         assert _snapshot(world) == before, "a denied write changed something"
 
 
