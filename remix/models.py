@@ -99,6 +99,9 @@ class RemixJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     model_seconds = models.FloatField(null=True, blank=True)
+    # Milliseconds per worker stage (claim, frame, fit, model, faces, finish, moderation, provenance,
+    # attach, …) of the delivery that finished the job, and the batch it ran in.
+    timings = models.JSONField(default=dict, blank=True)
     # Delivery bookkeeping: how many times a worker claimed it, and until when the claim holds.
     attempts = models.PositiveSmallIntegerField(default=0)
     claim_token = models.CharField(max_length=32, blank=True)
