@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from socialapp.extensions import UploadProvenance, UploadReview
 from socialapp.models import Comment, Post, User
@@ -27,6 +28,26 @@ def _shown_remix_q() -> Q:
     return Q(remix_result__job__status=RemixJob.Status.SUCCEEDED)
 
 
+@functools.cache
+def _shown_remix_counts(account_default: bool) -> QuerySet[Comment, tuple[int, int]]:
+    """``(post id, remixes shown)`` rows, to be narrowed to some posts: built once per process (and per
+    site default, which the consent filter reads). Django takes longer to build this query (five
+    correlated subqueries) than the database takes to run it, so each use only clones it.
+
+    The job's state is a correlated EXISTS, not a join: joined, its equality on the status index
+    tempts SQLite (no statistics) to start from every succeeded job in the database rather than from
+    the posts asked about.
+    """
+    succeeded = RemixJob.objects.filter(result__comment=OuterRef("pk"), status=RemixJob.Status.SUCCEEDED)
+    return (
+        Comment.objects.filter(kind=Comment.Kind.REMIX)
+        .filter(Exists(succeeded) & policy.consented_remix_q())
+        .values_list("post")
+        .annotate(n=Count("pk"))
+        .values_list("post", "n")
+    )
+
+
 class RemixExtension:
     def new_post_allow_remix(self, *, author: User) -> bool:
         return policy.settings_of(author).new_posts_allow_remix
@@ -42,23 +63,34 @@ class RemixExtension:
         return visible.select_related("remix_result", "remix_result__job")
 
     def post_states(self, posts: Iterable[Post], *, viewer: User | AnonymousUser) -> dict[int, dict[str, Any]]:
+        # At most two queries for any number of posts: the creators' consent facts (none for an
+        # anonymous viewer) and one grouped count of the remixes shown.
         posts = list(posts)
         reasons = policy.denied_reasons_for(viewer=viewer, posts=posts)
-        counts = dict(
-            Comment.objects.filter(post__in=posts, kind=Comment.Kind.REMIX)
-            .filter(_shown_remix_q() & policy.consented_remix_q())
-            .values_list("post")
-            .annotate(n=Count("pk"))
-            .values_list("post", "n")
-        )
         return {
             post.pk: {
                 "remix_allowed": reasons[post.pk] is None,
                 "remix_denied_reason": str(reasons[post.pk]) if reasons[post.pk] is not None else None,
-                "remix_count": counts.get(post.pk, 0),
+                "remix_count": count,
             }
-            for post in posts
+            for post, count in zip(posts, self._remix_counts(posts, reasons=reasons), strict=True)
         }
+
+    def _remix_counts(self, posts: list[Post], *, reasons: dict[int, policy.Denial | None]) -> list[int]:
+        """Remix comments shown under each post: one grouped COUNT over the page's posts.
+
+        Not a counter column: whether a remix is shown depends on its creator's consent now (account,
+        post, audience, blocks of its requester) and on its job's state, so a stored number would need
+        rewriting on every consent change, block or unfollow. Only posts that could show any are asked
+        about: a post whose toggle is off, or whose creator's account switch is off, shows none.
+        """
+        candidates = [
+            post.pk for post in posts if post.allow_remix and reasons.get(post.pk) is not policy.Denial.ACCOUNT_DISABLED
+        ]
+        counts: dict[int, int] = {}
+        if candidates:
+            counts = dict(_shown_remix_counts(policy.account_default()).filter(post__in=candidates))
+        return [counts.get(post.pk, 0) for post in posts]
 
     def comment_payloads(self, comments: Iterable[Comment], *, request: Any) -> dict[int, dict[str, Any]]:
         comments = list(comments)

@@ -9,12 +9,14 @@ comment filter and the templates all ask this module; nothing else decides.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from socialapp import selectors as social_selectors
 from socialapp.models import Follow, Post, User
@@ -83,17 +85,19 @@ def decide(
 
 
 def remix_denied_reason(*, viewer: User | AnonymousUser, post: Post) -> Denial | None:
-    """Why ``viewer`` may not remix ``post`` now, or ``None`` if they may. Reads fresh rows."""
+    """Why ``viewer`` may not remix ``post`` now, or ``None`` if they may. Reads fresh rows, in one query."""
     if not viewer.is_authenticated:
         return Denial.LOGIN_REQUIRED
-    if not social_selectors.post_list_visible_to(user=viewer).filter(pk=post.pk).exists():
-        return Denial.POST_DISABLED  # not visible to this viewer: nothing to remix
+    visible = social_selectors.post_list_visible_to(user=viewer).filter(pk=post.pk)
+    facts = _creator_facts(creator_ids=[post.author_id], viewer=viewer, post_visible=Exists(visible)).first()
+    if facts is None or not facts["post_visible"]:
+        return Denial.POST_DISABLED  # not visible to this viewer (or gone): nothing to remix
     return decide(
-        creator_settings=settings_of(post.author),
+        creator_settings=_settings_from(facts),
         post_allows=post.allow_remix,
         viewer_is_creator=viewer.pk == post.author_id,
-        creator_follows_viewer=Follow.objects.filter(follower_id=post.author_id, followee_id=viewer.pk).exists(),
-        viewer_is_blocked=RemixBlock.objects.filter(creator_id=post.author_id, blocked_id=viewer.pk).exists(),
+        creator_follows_viewer=facts["follows_viewer"],
+        viewer_is_blocked=facts["blocks_viewer"],
     )
 
 
@@ -102,41 +106,55 @@ def may_remix(*, viewer: User | AnonymousUser, post: Post) -> bool:
 
 
 def denied_reasons_for(*, viewer: User | AnonymousUser, posts: Iterable[Post]) -> dict[int, Denial | None]:
-    """``remix_denied_reason`` for many posts in two queries (settings; follows and blocks), for lists."""
+    """``remix_denied_reason`` for many posts (already known visible to ``viewer``) in one query, for lists."""
     posts = list(posts)
     if not viewer.is_authenticated:
         return {post.pk: Denial.LOGIN_REQUIRED for post in posts}
     creator_ids = {post.author_id for post in posts}
     if not creator_ids:
         return {}
-    saved = {s.user_id: s for s in CreatorSettings.objects.filter(user_id__in=creator_ids)}
-    # One row per creator: does the creator follow the viewer, has the creator blocked the viewer?
-    relations = (
+    facts = {row["pk"]: row for row in _creator_facts(creator_ids=creator_ids, viewer=viewer)}
+    default = CreatorSettings(allow_remix=account_default())  # for a creator who is gone
+    creator_settings = {pk: _settings_from(row) for pk, row in facts.items()}
+    return {
+        post.pk: decide(
+            creator_settings=creator_settings.get(post.author_id, default),
+            post_allows=post.allow_remix,
+            viewer_is_creator=viewer.pk == post.author_id,
+            creator_follows_viewer=bool(facts.get(post.author_id, {}).get("follows_viewer")),
+            viewer_is_blocked=bool(facts.get(post.author_id, {}).get("blocks_viewer")),
+        )
+        for post in posts
+    }
+
+
+def _creator_facts(*, creator_ids: Iterable[int], viewer: User, **extra: Exists) -> QuerySet[User, dict[str, Any]]:
+    """One row per creator: their saved settings (a LEFT JOIN: NULLs when none are saved), whether
+    they follow ``viewer`` and whether they block ``viewer`` — what ``decide`` needs, in one query."""
+    return (
         User.objects.filter(pk__in=creator_ids)
         .annotate(
             follows_viewer=Exists(Follow.objects.filter(follower=OuterRef("pk"), followee_id=viewer.pk)),
             blocks_viewer=Exists(RemixBlock.objects.filter(creator=OuterRef("pk"), blocked_id=viewer.pk)),
+            **extra,
         )
-        .filter(Q(follows_viewer=True) | Q(blocks_viewer=True))
-        .values_list("pk", "follows_viewer", "blocks_viewer")
+        .values(
+            "pk",
+            "follows_viewer",
+            "blocks_viewer",
+            *extra,
+            saved=F("remix_settings__pk"),
+            allow_remix=F("remix_settings__allow_remix"),
+            audience=F("remix_settings__audience"),
+        )
     )
-    following_viewer: set[int] = set()
-    blocking_viewer: set[int] = set()
-    for creator_id, follows, blocks in relations:
-        if follows:
-            following_viewer.add(creator_id)
-        if blocks:
-            blocking_viewer.add(creator_id)
-    return {
-        post.pk: decide(
-            creator_settings=saved.get(post.author_id) or CreatorSettings(allow_remix=account_default()),
-            post_allows=post.allow_remix,
-            viewer_is_creator=viewer.pk == post.author_id,
-            creator_follows_viewer=post.author_id in following_viewer,
-            viewer_is_blocked=post.author_id in blocking_viewer,
-        )
-        for post in posts
-    }
+
+
+def _settings_from(facts: dict[str, Any]) -> CreatorSettings:
+    """The settings ``decide`` reads, from a ``_creator_facts`` row (the site defaults when none are saved)."""
+    if facts["saved"] is None:
+        return CreatorSettings(allow_remix=account_default())
+    return CreatorSettings(allow_remix=facts["allow_remix"], audience=facts["audience"])
 
 
 def consented_remix_q(*, post_path: str = "post", requester_path: str = "author") -> Q:
@@ -146,9 +164,17 @@ def consented_remix_q(*, post_path: str = "post", requester_path: str = "author"
     comments while consent is off (or while the creator blocks their requester) and to find the
     jobs a consent change cancels.
     """
+    return _consented_remix_q(post_path, requester_path, account_default())
+
+
+@functools.cache
+def _consented_remix_q(post_path: str, requester_path: str, account_on_by_default: bool) -> Q:
+    # Built once per process and shape: it sits in every comment list and remix count, and building
+    # its five subqueries costs more than running them. A Q is never changed by the queries that use
+    # it (they resolve copies), so one may be shared.
     creator = f"{post_path}__author"
     settings_rows = CreatorSettings.objects.filter(user=OuterRef(creator))
-    if account_default():
+    if account_on_by_default:
         # No row means the site default (on): only a saved "off" switches the account off.
         account_on = Q(~Exists(settings_rows.filter(allow_remix=False)))
     else:

@@ -99,7 +99,9 @@ def _post_page(posts: QuerySet[Post], params: QueryDict, **keep: str) -> PostPag
     before = _parse_cursor_time(params.get("before", ""))
     before_id = params.get("id", "")
     if before is not None and before_id.isdigit():
-        posts = posts.filter(Q(created_at__lt=before) | Q(created_at=before, id__lt=int(before_id)))
+        # The bound on the time alone lets the database seek in the created_at index to the cursor
+        # (as the API's cursor pages do); the OR then drops the cursor's own timestamp up to its id.
+        posts = posts.filter(Q(created_at__lte=before) & (Q(created_at__lt=before) | Q(id__lt=int(before_id))))
     rows = list(posts[: PAGE_SIZE + 1])
     older_url = None
     if len(rows) > PAGE_SIZE:

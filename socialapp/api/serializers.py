@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.validators import UnicodeUsernameValidator
@@ -148,9 +148,11 @@ class PostSerializer(serializers.ModelSerializer):
         return extension.post_states(posts, viewer=viewer) if extension is not None else {}
 
     def _state(self, post: Post) -> dict[str, Any]:
-        states = self.context.get("extension_states")
-        if states is None or post.pk not in states:
-            states = self.extension_states([post])
+        # A page's states come from the list serializer; a single post's are asked for once and kept,
+        # not once per remix field.
+        states = cast(dict[str, Any], self.context).setdefault("extension_states", {})
+        if post.pk not in states:
+            states.update(self.extension_states([post]) or {post.pk: {}})
         return states.get(post.pk, {})
 
     def get_remix_allowed(self, post: Post) -> bool:
