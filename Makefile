@@ -13,7 +13,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379
 SERVICES_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL)/0 CACHE_URL=$(TEST_REDIS_URL)/1
 
-.PHONY: setup system-packages run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean moderation-report
+.PHONY: setup system-packages run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean moderation-report bench
 
 setup: system-packages $(VENV)/.installed
 
@@ -74,6 +74,14 @@ serve: migrate
 # per category; fails when under 95% blocked or over 5% false positives.
 moderation-report: migrate
 	$(PY) manage.py remix_moderation_report
+
+# Benchmarks, not tests: GPU edit throughput (null without CUDA), worker time outside the model, web
+# requests/s. Writes $(VAR_DIR)/bench/summary.json and prints a table. BENCH_QUICK=1: a quick run;
+# BENCH_ONLY=worker,web: some sections only. Each section makes its own database and model.
+BENCH_QUICK ?=
+BENCH_ONLY ?= gpu,worker,web
+bench: setup
+	$(PY) bench/run.py --out $(VAR_DIR)/bench --only $(BENCH_ONLY) $(if $(filter 1 yes true,$(BENCH_QUICK)),--quick)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -210,6 +211,25 @@ def remix_job_cancel(*, job: RemixJob, actor: User) -> RemixJob:
     return job
 
 
+# The stages of ``RemixJob.timings`` (milliseconds, wall clock) in the order a job goes through them, as the worker
+# records them and the admin shows them.
+STAGES = {
+    "claim": "lock the row, check attempts and consent, take the lease",
+    "load_source": "read the photo or extract the video frame",
+    "faces": "find the faces to protect (creators who protect their face)",
+    "fit": "resize the still to the model's working size",
+    "batch_wait": "ready, waiting for the batch to form (companions, REMIX_BATCH_WAIT_MS)",
+    "model": "the denoising loop (shared by the batch), without the progress callbacks",
+    "progress": "the progress callbacks during the loop: each step checks every job, writes progress and lease",
+    "finish": "scale up, restore protected faces, draw meme text",
+    "moderation": "the nudity detector on the finished image",
+    "provenance": "watermark, IPTC label, C2PA manifest signing, JPEG encoding",
+    "attach": "store the file; under the consent locks re-check and write comment, result and job",
+    "total": "the job's wall time in this delivery, from its claim to its final write",
+    "outside_model": "total - model - batch_wait: what this job cost around the model",
+}
+
+
 # --- transitions used by the worker ---------------------------------------------------------------
 
 
@@ -221,12 +241,18 @@ def new_claim_token() -> str:
     return uuid.uuid4().hex
 
 
-def fail(job_id: int, *, code: str, detail: str, claim_token: str | None = None) -> bool:
-    """Mark a non-terminal job failed with a stable error; False if it was already terminal (or re-claimed)."""
+def fail(
+    job_id: int, *, code: str, detail: str, claim_token: str | None = None, record: dict[str, Any] | None = None
+) -> bool:
+    """Mark a non-terminal job failed with a stable error; False if it was already terminal (or re-claimed).
+
+    ``record``: more of the row's fields to write in the same update (the worker's timings, parameters, ...).
+    """
     jobs = RemixJob.objects.filter(pk=job_id).exclude(status__in=RemixJob.TERMINAL)
     if claim_token is not None:
         jobs = jobs.filter(claim_token=claim_token)
     updated = jobs.update(
+        **(record or {}),
         status=RemixJob.Status.FAILED,
         error_code=code,
         error_detail=detail[:500],
@@ -238,14 +264,17 @@ def fail(job_id: int, *, code: str, detail: str, claim_token: str | None = None)
     return bool(updated)
 
 
-def report_progress(job_id: int, *, claim_token: str, fraction: float) -> bool:
+def report_progress(job_id: int, *, claim_token: str, fraction: float, write: bool = True) -> bool:
     """Record progress and renew the lease; False when the job is no longer ours to run
-    (cancelled, deleted with its post, or taken over after our lease expired)."""
-    return bool(
-        RemixJob.objects.filter(pk=job_id, status=RemixJob.Status.RUNNING, claim_token=claim_token).update(
-            progress=min(max(fraction, 0.0), 1.0), lease_expires_at=lease_until()
-        )
-    )
+    (cancelled, deleted with its post, or taken over after our lease expired).
+
+    ``write=False`` only checks that the job is still ours (a read): the worker looks at every step, so a
+    cancellation stops the diffusion at once, but writes a few times a second (a commit costs more).
+    """
+    ours = RemixJob.objects.filter(pk=job_id, status=RemixJob.Status.RUNNING, claim_token=claim_token)
+    if not write:
+        return ours.exists()
+    return bool(ours.update(progress=min(max(fraction, 0.0), 1.0), lease_expires_at=lease_until()))
 
 
 def requeue(job_ids: list[int]) -> int:

@@ -99,7 +99,7 @@ class RemixJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     model_seconds = models.FloatField(null=True, blank=True)
-    # Milliseconds per worker stage (claim, frame, fit, model, faces, finish, moderation, provenance,
+    # Milliseconds per worker stage (claim, load_source, fit, model, faces, finish, moderation, provenance,
     # attach, …) of the delivery that finished the job, and the batch it ran in.
     timings = models.JSONField(default=dict, blank=True)
     # Delivery bookkeeping: how many times a worker claimed it, and until when the claim holds.

@@ -41,14 +41,14 @@ def sweep_expired_jobs() -> dict[str, int]:
 
 @worker_process_init.connect
 def _warm_pipeline(**kwargs: Any) -> None:
-    """Load the model in each pool process as it starts (never in the forking parent: CUDA must
-    not be initialised before fork), so the first job does not pay for it."""
+    """Load and warm up the model in each pool process as it starts (never in the forking parent: CUDA must
+    not be initialised before fork), so the first job, and the first batch of each size, does not pay for it."""
     if not settings.REMIX_WARM_ON_START:
         return
-    from .pipeline import ModelUnavailable, get_pipeline
+    from .pipeline import ModelUnavailable, warm_pipeline
 
     try:
-        get_pipeline()
+        warm_pipeline()
     except ModelUnavailable as exc:  # jobs will fail with model_unavailable; the worker stays up
         logger.error("remix model not loaded at worker start: %s", exc.detail)
     from .moderation import images

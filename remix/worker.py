@@ -3,6 +3,18 @@
 The Celery task (``remix.tasks.run_remix_job``) only calls ``run_job``. Each step works on the
 ``RemixJob`` row, so the same message delivered twice, a consent change mid-diffusion or the
 post's deletion all end in a well-defined state, and a job yields at most one comment.
+
+Dynamic batching: the job a message names leads a batch. The worker claims up to REMIX_MAX_BATCH - 1
+queued companions that can share its denoising loop (same bucket, steps and guidance), each by the
+same ``claim`` (own token, attempt, lease, consent check), waiting at most REMIX_BATCH_WAIT_MS from the
+lead's claim for them to appear. One ``edit_batch`` runs them all with their own prompts and seeds;
+at every step the progress callback checks each job (renewing its lease) and drops one that was
+cancelled or lost its consent meanwhile. Everything after the model (finish, moderation, provenance,
+attach with its consent re-check) is per job, and one job's failure is its own. The companions' own
+messages later find them running under a live lease, or terminal, and skip.
+
+Each delivery records wall milliseconds per stage on the job (``RemixJob.timings``, see
+``remix.jobs.STAGES``), written in the same update as the final state.
 """
 
 from __future__ import annotations
@@ -11,6 +23,9 @@ import logging
 import secrets
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -31,7 +46,7 @@ from .consent import CONSENT_REVOKED, lock_creator
 from .memes import draw_meme_text
 from .models import RemixJob, RemixResult
 from .moderation.images import check_image
-from .pipeline import EditInterrupted, ModelUnavailable, get_pipeline
+from .pipeline import EditInterrupted, EditResult, ModelUnavailable, RemixPipeline, get_pipeline
 from .policy import DENIAL_SENTENCES, remix_denied_reason
 
 logger = logging.getLogger(__name__)
@@ -47,21 +62,72 @@ class Outcome(StrEnum):
     GONE = "gone"  # the job or its post was deleted
 
 
-def _cancel_for_consent(job: RemixJob, reason: str) -> None:
+class StageTimer:
+    """Wall milliseconds per stage of one job's delivery (``time.perf_counter``: costs microseconds per stage)."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.ms: dict[str, float] = {}
+        self.batch: list[int] = []
+        self._open: tuple[str, float] | None = None
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        self._open = (name, started)
+        try:
+            yield
+        finally:
+            self._open = None
+            self.add(name, (time.perf_counter() - started) * 1000)
+
+    def add(self, name: str, ms: float) -> None:
+        self.ms[name] = self.ms.get(name, 0.0) + ms
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``RemixJob.timings`` holds: the stages so far (a stage still open counts up to now), ``total``,
+        ``outside_model``, and the batch (``batch_size``, ``batch``: its job ids) once there is one."""
+        now = time.perf_counter()
+        ms = dict(self.ms)
+        if self._open is not None:
+            name, started = self._open
+            ms[name] = ms.get(name, 0.0) + (now - started) * 1000
+        total = (now - self.started) * 1000
+        out: dict[str, Any] = {name: round(value, 2) for name, value in ms.items()}
+        out["total"] = round(total, 2)
+        out["outside_model"] = round(total - ms.get("model", 0.0) - ms.get("batch_wait", 0.0), 2)
+        if self.batch:
+            out["batch_size"], out["batch"] = len(self.batch), list(self.batch)
+        return out
+
+
+def _cancel_for_consent(job: RemixJob, reason: str, *, record: dict[str, Any] | None = None) -> None:
     job.status = RemixJob.Status.CANCELLED
     job.error_code = CONSENT_REVOKED
     job.error_detail = DENIAL_SENTENCES.get(reason, "The creator no longer allows this remix.")  # type: ignore[call-overload]
     job.finished_at = timezone.now()
     job.lease_expires_at = None
-    job.save(update_fields=["status", "error_code", "error_detail", "finished_at", "lease_expires_at"])
+    for name, value in (record or {}).items():
+        setattr(job, name, value)
+    job.save(update_fields=["status", "error_code", "error_detail", "finished_at", "lease_expires_at", *(record or {})])
 
 
-def claim(job_id: int) -> tuple[RemixJob, str] | Outcome:
-    """Lock the row and take it: ``(job, claim_token)``, or the reason nothing is to be done."""
+def claim(job_id: int, *, skip_locked: bool = False) -> tuple[RemixJob, str] | Outcome:
+    """Lock the row and take it: ``(job, claim_token)``, or the reason nothing is to be done.
+
+    ``skip_locked`` (a batch taking companions): a row another transaction holds is passed over
+    (``SKIPPED``) instead of waited for. On SQLite, IMMEDIATE transactions serialize claims instead.
+    """
     with transaction.atomic():
-        job = RemixJob.objects.select_for_update().filter(pk=job_id).first()
+        # Only the job's row is locked (``of``): its post and users are read, as consent changes lock them.
+        job = (
+            RemixJob.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+            .select_related("post__author", "requester")
+            .filter(pk=job_id)
+            .first()
+        )
         if job is None:
-            return Outcome.GONE
+            return Outcome.SKIPPED if skip_locked else Outcome.GONE
         now = timezone.now()
         if job.is_terminal or job.status == RemixJob.Status.HELD:
             return Outcome.SKIPPED  # a redelivered message of a finished job: harmless
@@ -154,12 +220,24 @@ def remix_facts(
     )
 
 
-def attach(job_id: int, *, claim_token: str, image: bytes, width: int, height: int, hold: bool = False) -> Outcome:
+def attach(
+    job_id: int,
+    *,
+    claim_token: str,
+    image: bytes,
+    width: int,
+    height: int,
+    hold: bool = False,
+    record: dict[str, Any] | None = None,
+    timer: StageTimer | None = None,
+) -> Outcome:
     """Re-check consent under the toggles' locks and attach the labelled comment, exactly once.
 
     ``hold``: output moderation wants a person to look first. The comment and result are attached the
     same way but the job goes to ``held``, where nobody sees them (remix comments show only for
     succeeded jobs) and the creator hears nothing until a moderator approves it (``remix.review``).
+    ``record`` (fields of the row: parameters, moderation, ...) and ``timer``'s timings are written in
+    the same update as the final state (succeeded, held, or cancelled for consent).
     """
     name = default_storage.save(f"remixes/{secrets.token_urlsafe(16)}.jpg", ContentFile(image))
     try:
@@ -176,7 +254,7 @@ def attach(job_id: int, *, claim_token: str, image: bytes, width: int, height: i
                 return Outcome.INTERRUPTED
             reason = remix_denied_reason(viewer=job.requester, post=post)
             if reason is not None:
-                _cancel_for_consent(job, reason)
+                _cancel_for_consent(job, reason, record=_with_timings(record, timer))
                 return Outcome.CANCELLED
             comment = Comment.objects.create(post=post, author=job.requester, kind=Comment.Kind.REMIX, text=job.prompt)
             # RemixResult.job is unique: a second attach of the same job fails here and rolls back.
@@ -187,13 +265,21 @@ def attach(job_id: int, *, claim_token: str, image: bytes, width: int, height: i
                 timezone.now(),
                 None,
             )
-            job.save(update_fields=["status", "progress", "finished_at", "lease_expires_at"])
+            # The timings go in this very update, so ``attach`` is measured up to it (not its commit).
+            extra = _with_timings(record, timer)
+            for field_name, value in extra.items():
+                setattr(job, field_name, value)
+            job.save(update_fields=["status", "progress", "finished_at", "lease_expires_at", *extra])
             review.output_reviewed(job=job, post=post, comment=comment, held=hold)
             name = ""  # kept: it belongs to the comment now
             return Outcome.HELD if hold else Outcome.SUCCEEDED
     finally:
         if name:
             default_storage.delete(name)
+
+
+def _with_timings(record: dict[str, Any] | None, timer: StageTimer | None) -> dict[str, Any]:
+    return {**(record or {}), **({"timings": timer.as_dict()} if timer is not None else {})}
 
 
 def moderate_output(image: Image.Image) -> tuple[dict[str, Any], bool]:
@@ -203,93 +289,287 @@ def moderate_output(image: Image.Image) -> tuple[dict[str, Any], bool]:
     return {**verdict.as_dict(), "hold_all": hold_all}, verdict.flagged or hold_all
 
 
+# --- one delivery: a batch led by the job the message names ------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Item:
+    """One claimed job of a batch and what the worker has made of it so far."""
+
+    job: RemixJob
+    token: str
+    timer: StageTimer
+    record: dict[str, Any] = field(default_factory=dict)  # row fields written with the final state
+    source: Image.Image | None = None
+    protected: list[faces.Box] | None = None
+    fitted: Image.Image | None = None
+    ready_at: float = 0.0  # perf_counter when prepared: from here until the model starts is batch_wait
+    live: bool = True  # still ours while the model runs (the progress callback says)
+    progress_written_at: float = 0.0  # perf_counter of the last progress (and lease) write
+    outcome: Outcome | None = None
+
+    @property
+    def pk(self) -> int:
+        return self.job.pk
+
+
+def batch_key(pipeline: RemixPipeline, *, width: int, height: int) -> tuple[Any, ...]:
+    """Jobs with equal keys can share one denoising loop: the bucket the model works at for a source of
+    ``width``×``height`` (a post's size; a video's is its frame's), then the steps and guidance (``None``: the
+    model's defaults, which every job runs today; a job that chose its own would carry them here)."""
+    return (pipeline.bucket_for((max(1, width), max(1, height))), None, None)
+
+
+# Progress and lease are written at most this often per job (the first step always); every step still reads the
+# row, so a cancellation stops the loop at the next step. Browsers poll every 0.7 s; leases last minutes.
+PROGRESS_WRITE_SECONDS = 0.5
+# A companion that appears while the lead waits is seen within this many seconds.
+COMPANION_POLL_SECONDS = 0.01
+
+
+def max_batch() -> int:
+    """How many jobs one delivery may run together (REMIX_MAX_BATCH; 1 turns batching off)."""
+    return max(1, int(settings.REMIX_MAX_BATCH))
+
+
 def run_job(job_id: int) -> Outcome:
-    """Everything a worker does for one delivery of one job. Never raises for a job's own failure."""
-    claimed = claim(job_id)
+    """Everything a worker does for one delivery of one job, and of the companions it batches with.
+    Never raises for a job's own failure. Returns the outcome of ``job_id``."""
+    timer = StageTimer()
+    with timer.stage("claim"):
+        claimed = claim(job_id)
     if isinstance(claimed, Outcome):
         logger.info("remix job %s: %s at claim", job_id, claimed)
         return claimed
     job, token = claimed
+    lead = _Item(job, token, timer)
+    batch = [lead]
     try:
-        return _run_claimed(job, token)
+        _run_batch(batch)
     except Exception:
-        # A bug in a step is this job's failure (with a code), not a crash loop of redeliveries.
+        # A bug in a step is the failure (with a code) of the jobs it left unfinished, not a crash loop of
+        # redeliveries.
         logger.exception("remix job %s: unexpected error", job_id)
-        jobs.fail(job_id, code="internal_error", detail="Something went wrong making this remix.", claim_token=token)
-        return Outcome.FAILED
+        for item in batch:
+            if item.outcome is None:
+                _fail(item, code="internal_error", detail="Something went wrong making this remix.")
+    for item in batch[1:]:
+        logger.info("remix job %s (batched with %s): %s", item.pk, job_id, item.outcome)
+    return lead.outcome or Outcome.FAILED
 
 
-def _run_claimed(job: RemixJob, token: str) -> Outcome:
-    job_id = job.pk
-    try:
-        source = load_source(job)
-    except (MediaRejected, OSError) as exc:
-        jobs.fail(job_id, code="source_unreadable", detail="The post's media could not be read.", claim_token=token)
-        logger.warning("remix job %s: source unreadable: %r", job_id, exc)
-        return Outcome.FAILED
-    protected: list[faces.Box] | None = None
-    if policy.settings_of(job.post.author).protect_face:
-        # Found on the source itself, before the model's resize: the creator's promise covers every face.
-        try:
-            started = time.perf_counter()
-            protected = faces.detect_faces(source)
-            logger.info(
-                "remix job %s: %d face(s) to protect (%.0f ms)",
-                job_id,
-                len(protected),
-                (time.perf_counter() - started) * 1000,
-            )
-        except Exception:
-            logger.exception("remix job %s: face detection failed", job_id)
-            jobs.fail(
-                job_id,
-                code="face_protection_failed",
-                detail="The creator protects their face, and faces could not be checked.",
-                claim_token=token,
-            )
-            return Outcome.FAILED
+def _fail(item: _Item, *, code: str, detail: str) -> None:
+    item.outcome = Outcome.FAILED
+    record = {**item.record, "timings": item.timer.as_dict()}
+    jobs.fail(item.pk, code=code, detail=detail, claim_token=item.token, record=record)
+
+
+def _interrupted(item: _Item) -> None:
+    """The job was taken from us (cancelled, consent revoked, re-claimed): keep what we measured, if still ours."""
+    item.outcome = Outcome.INTERRUPTED
+    RemixJob.objects.filter(pk=item.pk, claim_token=item.token).update(**item.record, timings=item.timer.as_dict())
+
+
+def _run_batch(batch: list[_Item]) -> None:
+    lead = batch[0]
     try:
         pipeline = get_pipeline()
     except ModelUnavailable as exc:
-        jobs.fail(job_id, code="model_unavailable", detail=exc.detail, claim_token=token)
-        return Outcome.FAILED
+        _fail(lead, code="model_unavailable", detail=exc.detail)
+        return
+    if not _prepare(lead, pipeline):
+        return
+    limit = max_batch()
+    if limit > 1:
+        _gather_companions(batch, pipeline, limit=limit)
+    ready = [item for item in batch if item.outcome is None]
+    batch_ids = [item.pk for item in ready]
+    # Normally one group; a video frame whose real size disagrees with its post's lands in a group of its own.
+    groups: dict[tuple[int, int], list[_Item]] = {}
+    for item in ready:
+        item.timer.batch = batch_ids
+        assert item.fitted is not None
+        groups.setdefault(item.fitted.size, []).append(item)
+    for group in groups.values():
+        for item, result in zip(group, _edit(group, pipeline), strict=True):
+            if item.outcome is not None:
+                continue
+            if result is None:
+                logger.info("remix job %s: stopped mid-diffusion (cancelled or taken over)", item.pk)
+                _interrupted(item)
+                continue
+            try:
+                item.outcome = _after_model(item, result, pipeline)
+            except SoftTimeLimitExceeded:
+                _fail(item, code="timeout", detail="The remix took too long.")
+            except Exception:
+                logger.exception("remix job %s: unexpected error", item.pk)
+                _fail(item, code="internal_error", detail="Something went wrong making this remix.")
 
-    def on_progress(fraction: float) -> bool:
-        return jobs.report_progress(job_id, claim_token=token, fraction=fraction * 0.95)
 
-    fitted = pipeline.fit(source)
-    RemixJob.objects.filter(pk=job_id, claim_token=token).update(
-        model_id=pipeline.model_id, model_revision=pipeline.revision
-    )
+def _prepare(item: _Item, pipeline: RemixPipeline) -> bool:
+    """Read the source, find protected faces, fit it to the model. False (the job failed) if it could not."""
+    job, timer = item.job, item.timer
     try:
-        result = pipeline.edit(fitted, prompt=job.prompt, seed=job.seed, on_progress=on_progress)
-    except EditInterrupted:
-        logger.info("remix job %s: stopped mid-diffusion (cancelled or taken over)", job_id)
-        return Outcome.INTERRUPTED
-    except SoftTimeLimitExceeded:
-        jobs.fail(job_id, code="timeout", detail="The remix took too long.", claim_token=token)
-        return Outcome.FAILED
-    except Exception as exc:  # a model error is this job's failure, not the worker's
-        logger.exception("remix job %s: the pipeline failed", job_id)
-        jobs.fail(job_id, code="model_error", detail=f"The model failed: {exc.__class__.__name__}.", claim_token=token)
-        return Outcome.FAILED
-    params = {**result.params, "source_size": list(source.size)}
-    if protected is not None:
-        params["protected_faces"] = len(protected)
-    RemixJob.objects.filter(pk=job_id, claim_token=token).update(model_seconds=result.model_seconds, params=params)
-    image = finish_image(result.image, meme_text=job.meme_text, source=source, protected_faces=protected)
-    # Output moderation on exactly the pixels people would see (faces restored, meme text drawn).
-    moderation, hold = moderate_output(image)
-    RemixJob.objects.filter(pk=job_id, claim_token=token).update(moderation=moderation)
-    facts = remix_facts(
-        job, model_id=pipeline.model_id, model_revision=pipeline.revision, protected_faces=len(protected or [])
+        with timer.stage("load_source"):
+            item.source = load_source(job)
+    except (MediaRejected, OSError) as exc:
+        _fail(item, code="source_unreadable", detail="The post's media could not be read.")
+        logger.warning("remix job %s: source unreadable: %r", job.pk, exc)
+        return False
+    if policy.settings_of(job.post.author).protect_face:
+        # Found on the source itself, before the model's resize: the creator's promise covers every face.
+        try:
+            with timer.stage("faces"):
+                item.protected = faces.detect_faces(item.source)
+        except Exception:
+            logger.exception("remix job %s: face detection failed", job.pk)
+            _fail(
+                item,
+                code="face_protection_failed",
+                detail="The creator protects their face, and faces could not be checked.",
+            )
+            return False
+    with timer.stage("fit"):
+        item.fitted = pipeline.fit(item.source)
+    item.record.update(model_id=pipeline.model_id, model_revision=pipeline.revision)
+    item.ready_at = time.perf_counter()
+    return True
+
+
+def _gather_companions(batch: list[_Item], pipeline: RemixPipeline, *, limit: int) -> None:
+    """Claim queued jobs that can share the lead's denoising loop, until the batch is full or REMIX_BATCH_WAIT_MS
+    from the lead's claim has passed (the lead's own preparation counts toward the wait)."""
+    lead = batch[0]
+    post = lead.job.post
+    key = batch_key(pipeline, width=post.width, height=post.height)
+    deadline = lead.timer.started + max(0, int(settings.REMIX_BATCH_WAIT_MS)) / 1000
+    passed_over: set[int] = {lead.pk}
+    while True:
+        wanted = limit - len([item for item in batch if item.outcome is None])
+        for job_id in _compatible_queued(pipeline, key, exclude=passed_over, count=wanted):
+            passed_over.add(job_id)
+            timer = StageTimer()
+            with timer.stage("claim"):
+                claimed = claim(job_id, skip_locked=True)
+            if isinstance(claimed, Outcome):
+                continue  # taken by another worker, cancelled for consent, or out of attempts: not ours
+            item = _Item(claimed[0], claimed[1], timer)
+            batch.append(item)
+            _prepare(item, pipeline)
+        full = len([item for item in batch if item.outcome is None]) >= limit
+        remaining = deadline - time.perf_counter()
+        if full or remaining <= 0:
+            return
+        # Companions appear as requests commit; polling one indexed query every few ms is cheap.
+        time.sleep(min(remaining, COMPANION_POLL_SECONDS))
+
+
+def _compatible_queued(pipeline: RemixPipeline, key: tuple[Any, ...], *, exclude: set[int], count: int) -> list[int]:
+    """Up to ``count`` queued jobs (oldest first) whose key is ``key``. Read without locks: ``claim`` decides."""
+    if count <= 0:
+        return []
+    # The key is computed from the post's size, so look at a window of the queue's head, not all of it.
+    rows = (
+        RemixJob.objects.filter(status=RemixJob.Status.QUEUED)
+        .exclude(pk__in=exclude)
+        .order_by("created_at", "pk")
+        .values_list("pk", "post__width", "post__height")[: max(32, 8 * count)]
     )
+    found = [pk for pk, width, height in rows if batch_key(pipeline, width=width, height=height) == key]
+    return found[:count]
+
+
+def _edit(group: list[_Item], pipeline: RemixPipeline) -> list[EditResult | None]:
+    """Run the model once for the group: a result per job, ``None`` for a job dropped on the way (cancelled,
+    taken over) or failed here. At every step each job is checked, and its progress and lease written every
+    PROGRESS_WRITE_SECONDS."""
+    model_started = time.perf_counter()
+    for item in group:
+        item.timer.add("batch_wait", (model_started - item.ready_at) * 1000)
+    callbacks = 0.0
+
+    def on_progress(fraction: float) -> list[bool]:
+        nonlocal callbacks
+        started = time.perf_counter()
+        for item in group:
+            if item.live:
+                write = started - item.progress_written_at >= PROGRESS_WRITE_SECONDS
+                item.live = jobs.report_progress(item.pk, claim_token=item.token, fraction=fraction * 0.95, write=write)
+                if write:
+                    item.progress_written_at = started
+        callbacks += time.perf_counter() - started
+        return [item.live for item in group]
+
+    results: list[EditResult | None]
+    try:
+        results = pipeline.edit_batch(
+            [item.fitted for item in group if item.fitted is not None],
+            prompts=[item.job.prompt for item in group],
+            seeds=[item.job.seed for item in group],
+            on_progress=on_progress,
+        )
+    except EditInterrupted:
+        results = [None] * len(group)
+    except SoftTimeLimitExceeded:
+        _model_time(group, model_started, callbacks)
+        for item in group:
+            _fail(item, code="timeout", detail="The remix took too long.")
+        return [None] * len(group)
+    except Exception as exc:  # a model error is the batch's failure, not the worker's
+        logger.exception("remix jobs %s: the pipeline failed", [item.pk for item in group])
+        _model_time(group, model_started, callbacks)
+        for item in group:
+            _fail(item, code="model_error", detail=f"The model failed: {exc.__class__.__name__}.")
+        return [None] * len(group)
+    _model_time(group, model_started, callbacks)
+    return results
+
+
+def _model_time(group: list[_Item], started: float, callbacks: float) -> None:
+    wall = (time.perf_counter() - started) * 1000
+    for item in group:
+        item.timer.add("model", wall - callbacks * 1000)
+        item.timer.add("progress", callbacks * 1000)
+
+
+def _after_model(item: _Item, result: EditResult, pipeline: RemixPipeline) -> Outcome:
+    """Finish, moderate, sign and attach one job's edit."""
+    job, timer, source = item.job, item.timer, item.source
+    assert source is not None
+    # batch_size: what the model ran (a compiled model pads a batch up to a warmed size); the jobs: timings.
+    params = {**result.params, "source_size": list(source.size), "batch_size": result.batch_size}
+    if item.protected is not None:
+        params["protected_faces"] = len(item.protected)
+    item.record.update(model_seconds=result.model_seconds, params=params)
+    with timer.stage("finish"):
+        image = finish_image(result.image, meme_text=job.meme_text, source=source, protected_faces=item.protected)
+    facts = remix_facts(
+        job, model_id=pipeline.model_id, model_revision=pipeline.revision, protected_faces=len(item.protected or [])
+    )
+    # Output moderation on exactly the pixels people would see (faces restored, meme text drawn).
+    with timer.stage("moderation"):
+        moderation, hold = moderate_output(image)
+    item.record["moderation"] = moderation
     try:
         # Watermark, IPTC source type and a signed C2PA manifest: never published without them.
-        signed = provenance.sign_remix(image=image, source=source, facts=facts, source_manifest_jpeg=_original(job))
+        with timer.stage("provenance"):
+            signed = provenance.sign_remix(image=image, source=source, facts=facts, source_manifest_jpeg=_original(job))
     except provenance.ProvenanceUnavailable as exc:
-        jobs.fail(job_id, code="provenance_unavailable", detail=exc.detail, claim_token=token)
+        _fail(item, code="provenance_unavailable", detail=exc.detail)
         return Outcome.FAILED
-    outcome = attach(job_id, claim_token=token, image=signed, width=image.width, height=image.height, hold=hold)
-    logger.info("remix job %s: %s (model %.2f s)", job_id, outcome, result.model_seconds)
+    with timer.stage("attach"):
+        outcome = attach(
+            job.pk,
+            claim_token=item.token,
+            image=signed,
+            width=image.width,
+            height=image.height,
+            hold=hold,
+            record=item.record,
+            timer=timer,
+        )
+    if outcome is Outcome.INTERRUPTED:
+        _interrupted(item)
+    logger.info("remix job %s: %s (model %.2f s, batch of %d)", job.pk, outcome, result.model_seconds, len(timer.batch))
     return outcome

@@ -7,7 +7,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from .. import jobs
 from ..models import ConsentChange, CreatorSettings, RemixJob, RemixResult
@@ -40,6 +42,7 @@ class RemixJobAdmin(admin.ModelAdmin):
         "attempts",
         "created_at",
         "model_seconds",
+        "outside_model_ms",
     ]
     list_filter = ["status", "error_code", "created_at"]
     search_fields = ["prompt", "requester__username", "post__author__username", "error_code"]
@@ -67,6 +70,7 @@ class RemixJobAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "model_seconds",
+        "stage_timings",
         "attempts",
         "claim_token",
         "lease_expires_at",
@@ -75,7 +79,10 @@ class RemixJobAdmin(admin.ModelAdmin):
         (None, {"fields": ["post", "requester", "status", "progress", "prompt", "meme_text", "frame_time"]}),
         ("Error", {"fields": ["error_code", "error_detail"]}),
         ("Model and parameters", {"fields": ["model_id", "model_revision", "seed", "params"]}),
-        ("Timings", {"fields": ["created_at", "enqueued_at", "started_at", "finished_at", "model_seconds"]}),
+        (
+            "Timings",
+            {"fields": ["created_at", "enqueued_at", "started_at", "finished_at", "model_seconds", "stage_timings"]},
+        ),
         ("Delivery", {"fields": ["attempts", "claim_token", "lease_expires_at", "client_request_id"]}),
     ]
 
@@ -88,6 +95,49 @@ class RemixJobAdmin(admin.ModelAdmin):
     @admin.display(description="Prompt")
     def prompt_start(self, job: RemixJob) -> str:
         return job.prompt[:60]
+
+    @admin.display(description="Outside model ms")
+    def outside_model_ms(self, job: RemixJob) -> str:
+        value = (job.timings or {}).get("outside_model")
+        return f"{value:.0f}" if isinstance(value, int | float) else "–"
+
+    @admin.display(description="Worker stages")
+    def stage_timings(self, job: RemixJob) -> SafeString | str:
+        """The delivery's milliseconds per stage (``remix.jobs.STAGES``, in order, any other key after them) and the
+        batch it ran in, each batch-mate linked."""
+        timings = dict(job.timings or {})
+        batch = timings.pop("batch", None)
+        batch_size = timings.pop("batch_size", None)
+        stages = [name for name in jobs.STAGES if name in timings]
+        stages += sorted(name for name, value in timings.items() if name not in jobs.STAGES)
+        if not stages:
+            return "–"
+        total = timings.get("total")
+        rows = []
+        for name in stages:
+            value = timings[name]
+            if not isinstance(value, int | float):
+                continue
+            share = (
+                f"{100 * value / total:.0f}%"
+                if isinstance(total, int | float) and total > 0 and name not in ("total", "outside_model")
+                else ""
+            )
+            rows.append((jobs.STAGES.get(name, ""), name, f"{value:,.1f}", share))
+        table = format_html_join("", '<tr><th title="{}">{}</th><td class="nowrap">{}</td><td>{}</td></tr>', rows)
+        caption = ""
+        if batch:
+            links = format_html_join(
+                ", ",
+                '<a href="{}">{}</a>',
+                ((reverse("admin:remix_remixjob_change", args=[pk]), pk) for pk in batch if isinstance(pk, int)),
+            )
+            caption = format_html("<caption>ran in a batch of {}: jobs {}</caption>", batch_size or len(batch), links)
+        return format_html(
+            "<table>{}<thead><tr><th>stage</th><th>ms</th><th>of total</th></tr></thead><tbody>{}</tbody></table>",
+            caption,
+            table,
+        )
 
     @admin.action(description="Cancel the selected queued or running jobs")
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[RemixJob]) -> None:

@@ -97,11 +97,11 @@ def test_revoked_mid_diffusion_stops_early(
     steps: list[float] = []
     real_progress = jobs.report_progress
 
-    def progress(job_id: int, *, claim_token: str, fraction: float) -> bool:
+    def progress(job_id: int, *, claim_token: str, fraction: float, **kwargs: Any) -> bool:
         steps.append(fraction)
         if len(steps) == 3:
             _revocations(creator, remixable_post, viewer)[how]()
-        return real_progress(job_id, claim_token=claim_token, fraction=fraction)
+        return real_progress(job_id, claim_token=claim_token, fraction=fraction, **kwargs)
 
     monkeypatch.setattr(jobs, "report_progress", progress)
     assert worker.run_job(job.pk) is worker.Outcome.INTERRUPTED
@@ -228,9 +228,9 @@ def test_cancel_by_requester_stops_a_running_job(
     job = _job(remixable_post, viewer)
     real_progress = jobs.report_progress
 
-    def progress(job_id: int, *, claim_token: str, fraction: float) -> bool:
+    def progress(job_id: int, *, claim_token: str, fraction: float, **kwargs: Any) -> bool:
         jobs.remix_job_cancel(job=RemixJob.objects.get(pk=job_id), actor=viewer)
-        return real_progress(job_id, claim_token=claim_token, fraction=fraction)
+        return real_progress(job_id, claim_token=claim_token, fraction=fraction, **kwargs)
 
     monkeypatch.setattr(jobs, "report_progress", progress)
     assert worker.run_job(job.pk) is worker.Outcome.INTERRUPTED
