@@ -119,10 +119,24 @@ def _purge_broker() -> None:
                 conn.default_channel.queue_purge(queue)
 
 
+def _env_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
 @pytest.fixture
-def celery_worker(transactional_db: None, model: Path, settings: Any) -> Iterator[None]:
+def celery_worker(request: pytest.FixtureRequest, transactional_db: None, model: Path, settings: Any) -> Iterator[None]:
     """A real worker consuming the remix queue for the duration of the test, running settings.REMIX_MODEL
-    (the tiny InstructPix2Pix, or what a fixture requested before this one set it to)."""
+    (the tiny InstructPix2Pix, or what a fixture requested before this one set it to).
+
+    On the services pass the worker is another process, which reads its settings from the environment at
+    start: settings a test changes for the worker go in ``@pytest.mark.worker_settings(NAME=value)`` (and, for
+    the in-thread worker of the embedded pass, in ``settings`` as usual)."""
+    marker = request.node.get_closest_marker("worker_settings")
+    worker_settings = dict(marker.kwargs) if marker is not None else {}
     _purge_broker()
     if not _services_pass():
         with start_worker(
@@ -145,6 +159,7 @@ def celery_worker(transactional_db: None, model: Path, settings: Any) -> Iterato
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "REMIX_OUTPUT_MIN_SIDE": str(settings.REMIX_OUTPUT_MIN_SIDE),
         "REMIX_JOB_LEASE_SECONDS": str(settings.REMIX_JOB_LEASE_SECONDS),
+        **{name: _env_value(value) for name, value in worker_settings.items()},
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "socialapp", "worker", "-Q", "remix,default", "-P", "solo",

@@ -162,6 +162,7 @@ def _stored(name: str) -> Image.Image:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.worker_settings(REMIX_OUTPUT_MIN_SIDE=512)
 def test_a_remix_keeps_the_protected_face_and_changes_the_rest(
     astronaut_post: Post, viewer: User, settings: Any, model: Any, celery_worker: None
 ) -> None:
@@ -199,6 +200,7 @@ def test_a_remix_keeps_the_protected_face_and_changes_the_rest(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.worker_settings(REMIX_OUTPUT_MIN_SIDE=512)
 def test_without_face_protection_the_face_is_edited_too(
     astronaut_post: Post, creator: User, viewer: User, settings: Any, model: Any, celery_worker: None
 ) -> None:

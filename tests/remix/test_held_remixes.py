@@ -49,6 +49,7 @@ def moderator(db: None) -> User:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.worker_settings(REMIX_HOLD_ALL_FOR_REVIEW=True)
 def test_a_held_remix_is_invisible_until_a_moderator_approves_it(
     remixable_post: Post, creator: User, viewer: User, moderator: User, settings: Any, celery_worker: None
 ) -> None:
@@ -88,6 +89,7 @@ def test_a_held_remix_is_invisible_until_a_moderator_approves_it(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.worker_settings(REMIX_HOLD_ALL_FOR_REVIEW=True)
 def test_a_rejected_held_remix_is_deleted_with_its_file(
     remixable_post: Post, creator: User, viewer: User, moderator: User, settings: Any, celery_worker: None
 ) -> None:
@@ -116,6 +118,9 @@ def test_a_rejected_held_remix_is_deleted_with_its_file(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.worker_settings(
+    REMIX_OUTPUT_MIN_SIDE=512, REMIX_NUDITY_CLASSES=["FACE_FEMALE"], REMIX_NUDITY_THRESHOLD=0.5
+)
 def test_the_detectors_real_output_holds_a_remix(
     creator: User, viewer: User, settings: Any, celery_worker: None
 ) -> None:
