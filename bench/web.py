@@ -13,7 +13,7 @@ Each run starts from scratch:
   2. gunicorn ``socialapp.wsgi`` as ``make serve`` runs it (no worker class given there, so gunicorn's
      default, sync), but with one worker, on a free loopback port: development settings with DEBUG
      off, an access log (a file here, stdout there), the remix quotas raised by environment so the
-     load is not turned away. CONN_MAX_AGE is the settings' (0: a connection per request) unless
+     load is not turned away. CONN_MAX_AGE is the settings' (60 s: a connection kept across requests) unless
      ``--conn-max-age`` says otherwise.
   3. wrk, one thread: a C client costs a fraction of the CPU a Python generator (locust) would, and
      on a 2-core machine the client's CPU is taken from the server's. A Lua script adds the token,
@@ -77,7 +77,7 @@ def run(out_dir: Path, *, quick: bool = False, **options: Any) -> dict[str, Any]
 
     ``options``: ``connections`` (default 4), ``duration`` (seconds per endpoint; default 30, quick 3),
     ``worker_class`` (default "sync"), ``threads`` (gthread only), ``conn_max_age`` (seconds the web
-    process keeps its database connection; default: the settings' own, 0 unless CONN_MAX_AGE is set).
+    process keeps its database connection; default: the settings' own, 60 s unless CONN_MAX_AGE is set).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ def run(out_dir: Path, *, quick: bool = False, **options: Any) -> dict[str, Any]
         "tool": (
             f"wrk {load.version} (1 thread, {connections} connections, {duration:g} s per endpoint) "
             f"against gunicorn {worker_class}{f' x{threads} threads' if worker_class == 'gthread' else ''}, "
-            f"1 worker, CONN_MAX_AGE={env.get('CONN_MAX_AGE') or '0 (default)'}, {fixture['database']}"
+            f"1 worker, CONN_MAX_AGE={env.get('CONN_MAX_AGE') or 'the settings default (60 s)'}, {fixture['database']}"
         ),
         "feed_latency_vs_posts": {
             "posts": [fixture["posts_small"], fixture["posts"]],
