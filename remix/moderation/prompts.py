@@ -382,7 +382,10 @@ class Matcher:
 
     def matches(self, text: str) -> list[Match]:
         """Every rule occurrence in ``text`` (allow and block), as atom spans."""
-        atoms, trailing = _atoms(normalize(text))
+        return self._matches(normalize(text))
+
+    def _matches(self, normalized: str) -> list[Match]:
+        atoms, trailing = _atoms(normalized)
         lattice = _lattice(atoms, trailing)
         found: set[Match] = set()
         for start, edges in lattice.items():
@@ -409,7 +412,9 @@ class Matcher:
 
     def explain(self, text: str) -> list[tuple[Match, bool]]:
         """Every match in ``text``, each with whether an allow rule of its category covers it."""
-        found = self.matches(text)
+        return self._explain(self.matches(text))
+
+    def _explain(self, found: list[Match]) -> list[tuple[Match, bool]]:
         allows = [m for m in found if m.rule.kind == ModerationRule.Kind.ALLOW]
         return [
             (
@@ -422,8 +427,9 @@ class Matcher:
 
     def check(self, text: str) -> PromptVerdict:
         """The verdict on one text: the gravest block match that no allow rule of its category covers."""
-        blocking = [m for m, covered in self.explain(text) if m.rule.kind == ModerationRule.Kind.BLOCK and not covered]
         normalized = normalize(text)
+        explained = self._explain(self._matches(normalized))
+        blocking = [m for m, covered in explained if m.rule.kind == ModerationRule.Kind.BLOCK and not covered]
         if not blocking:
             return PromptVerdict(allowed=True, normalized=normalized)
         rank: dict[str, int] = {str(category): n for n, category in enumerate(SEVERITY)}
