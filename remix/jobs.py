@@ -268,7 +268,7 @@ def report_progress(job_id: int, *, claim_token: str, fraction: float, write: bo
     """Record progress and renew the lease; False when the job is no longer ours to run
     (cancelled, deleted with its post, or taken over after our lease expired).
 
-    ``write=False`` only checks that the job is still ours (a read): the worker looks at every step, so a
+    ``write=False`` only checks that the job is still ours (a read): the worker looks every 0.1 s, so a
     cancellation stops the diffusion at once, but writes a few times a second (a commit costs more).
     """
     ours = RemixJob.objects.filter(pk=job_id, status=RemixJob.Status.RUNNING, claim_token=claim_token)

@@ -13,6 +13,7 @@ that fails gives a verdict with ``error`` set and ``flagged`` true, so nothing u
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import threading
@@ -69,6 +70,7 @@ class ImageVerdict:
         }
 
 
+@functools.cache
 def detector_version() -> str:
     try:
         return importlib.metadata.version("nudenet")
@@ -112,9 +114,64 @@ def detect(image: Image.Image, *, size: tuple[int, int] | None = None) -> list[d
             "score": round(float(d["score"]), 4),
             "box": [round(d["box"][0] * sx), round(d["box"][1] * sy), round(d["box"][2] * sx), round(d["box"][3] * sy)],
         }
-        for d in get_detector().detect(bgr)
+        for d in _run_detector(get_detector(), bgr)
     ]
     return sorted(labels, key=lambda label: label["score"], reverse=True)
+
+
+# NudeNet's own post-processing loops in Python over the model's 2,100 candidate boxes (about 13 ms a call);
+# ``_detections`` is the same arithmetic on whole arrays (float32 as there, the same NMS), so the result is identical.
+_MIN_CANDIDATE_SCORE = 0.2
+_NMS_SCORE, _NMS_IOU = 0.25, 0.45
+
+
+def _run_detector(detector: NudeDetector, bgr: Any) -> list[dict[str, Any]]:
+    """``detector.detect(bgr)`` with a vectorised post-processing step (same detections, ~1 ms instead of ~13)."""
+    from nudenet import nudenet
+
+    blob, _x_ratio, _y_ratio, x_pad, y_pad, width, height = nudenet._read_image(bgr, detector.input_width)
+    outputs = detector.onnx_session.run(None, {detector.input_name: blob})
+    return _detections(
+        outputs[0],
+        x_pad=x_pad,
+        y_pad=y_pad,
+        width=width,
+        height=height,
+        model_width=detector.input_width,
+        model_height=detector.input_height,
+    )
+
+
+def _detections(
+    output: Any, *, x_pad: int, y_pad: int, width: int, height: int, model_width: int, model_height: int
+) -> list[dict[str, Any]]:
+    import cv2
+    import numpy as np
+    from nudenet import nudenet
+
+    labels: list[str] = getattr(nudenet, "__labels")  # noqa: B009 (a module-private name: no attribute syntax)
+    rows = np.transpose(np.squeeze(output))
+    class_scores = rows[:, 4:]
+    best = class_scores.max(axis=1)
+    keep = best >= _MIN_CANDIDATE_SCORE
+    rows, best, class_ids = rows[keep], best[keep], class_scores[keep].argmax(axis=1)
+    if not len(rows):
+        return []
+    cx, cy, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+    x = (cx - w / 2) * (width + x_pad) / model_width
+    y = (cy - h / 2) * (height + y_pad) / model_height
+    w = w * (width + x_pad) / model_width
+    h = h * (height + y_pad) / model_height
+    x = np.minimum(np.maximum(x, 0), width)
+    y = np.minimum(np.maximum(y, 0), height)
+    w = np.minimum(w, width - x)
+    h = np.minimum(h, height - y)
+    boxes = np.stack([x, y, w, h], axis=1)
+    indices = cv2.dnn.NMSBoxes(boxes.tolist(), best.tolist(), _NMS_SCORE, _NMS_IOU)
+    return [
+        {"class": labels[int(class_ids[i])], "score": float(best[i]), "box": [int(v) for v in boxes[i]]}
+        for i in indices
+    ]
 
 
 def check_image(image: Image.Image, *, size: tuple[int, int] | None = None) -> ImageVerdict:

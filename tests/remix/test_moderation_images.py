@@ -89,6 +89,25 @@ def astronaut_video(path: Path, *, seconds: float = 1.0, fps: int = 12, size: tu
 # --- the detector ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("layout", ["tiles", "strip", "single"])
+def test_vectorised_post_processing_gives_nudenet_own_detections(layout: str) -> None:
+    """``detect`` replaces NudeNet's per-candidate Python loop with array arithmetic: on photos with several
+    detections (faces at several positions and scales, mirrored, padded) the result is exactly NudeNet's."""
+    import numpy as np
+
+    portrait = skimage_data.astronaut()
+    pictures = {
+        "tiles": np.concatenate([np.concatenate([portrait, portrait[:, ::-1]], 1)] * 2, 0),
+        "strip": np.concatenate([portrait, portrait[::2, ::2].repeat(2, 0).repeat(2, 1)], 1),
+        "single": portrait[40:400, 100:420],
+    }
+    bgr = np.ascontiguousarray(pictures[layout][:, :, ::-1])
+    detector = images.get_detector()
+    theirs = detector.detect(bgr)
+    assert theirs, "the comparison needs detections"
+    assert images._run_detector(detector, bgr) == theirs
+
+
 @pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
 def test_benign_photos_pass_with_the_default_settings(name: str) -> None:
     verdict = images.check_image(skimage_photo(name))

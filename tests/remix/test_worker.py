@@ -181,6 +181,7 @@ def test_progress_and_timings_are_recorded(remixable_post: Post, viewer: User, m
     seen: list[float] = []
     real_progress = jobs.report_progress
     monkeypatch.setattr(jobs, "report_progress", lambda *a, **k: seen.append(k["fraction"]) or real_progress(*a, **k))
+    monkeypatch.setattr(worker, "PROGRESS_CHECK_SECONDS", 0.0)  # look at the row at every step
     job = _job(remixable_post, viewer)
     assert worker.run_job(job.pk) is worker.Outcome.SUCCEEDED
     job.refresh_from_db()
@@ -188,6 +189,22 @@ def test_progress_and_timings_are_recorded(remixable_post: Post, viewer: User, m
     assert job.progress == 1.0 and job.attempts == 1
     assert job.created_at <= job.started_at <= job.finished_at
     assert job.model_seconds is not None and job.params["steps"] == len(seen)
+
+
+def test_the_row_is_read_at_most_every_check_interval(
+    remixable_post: Post, viewer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between progress writes the worker reads the job's row at most every PROGRESS_CHECK_SECONDS, not at every
+    step: with intervals longer than the whole edit, only the first step (which always writes) touches the row."""
+    calls: list[bool] = []
+    real_progress = jobs.report_progress
+    monkeypatch.setattr(jobs, "report_progress", lambda *a, **k: calls.append(k["write"]) or real_progress(*a, **k))
+    monkeypatch.setattr(worker, "PROGRESS_CHECK_SECONDS", 3600.0)
+    monkeypatch.setattr(worker, "PROGRESS_WRITE_SECONDS", 3600.0)
+    job = _job(remixable_post, viewer)
+    assert worker.run_job(job.pk) is worker.Outcome.SUCCEEDED
+    job.refresh_from_db()
+    assert job.params["steps"] > 1 and calls == [True]
 
 
 def test_terminal_states_never_change(remixable_post: Post, viewer: User, creator: User) -> None:
