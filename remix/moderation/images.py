@@ -149,7 +149,7 @@ def _detections(
     import numpy as np
     from nudenet import nudenet
 
-    labels: list[str] = getattr(nudenet, "__labels")  # noqa: B009 (a module-private name: no attribute syntax)
+    labels: list[str] = getattr(nudenet, "__labels")  # a module-private name (attribute syntax would mangle it)
     rows = np.transpose(np.squeeze(output))
     class_scores = rows[:, 4:]
     best = class_scores.max(axis=1)
