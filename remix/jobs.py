@@ -8,15 +8,21 @@ consent change can race without breaking it.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import secrets
+import socket
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from socialapp.models import Post, User
@@ -125,7 +131,6 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
     audit log with the job it became, in the job's transaction.
     """
     from .moderation import prompts  # it imports this module (PromptRejected)
-    from .tasks import run_remix_job  # the task module imports this one
 
     if request.client_request_id:
         existing = RemixJob.objects.filter(requester=requester, client_request_id=request.client_request_id).first()
@@ -155,7 +160,7 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
                 enqueued_at=timezone.now(),
             )
             prompts.record_prompt_allowed(job=job, requester=requester, post=post)
-            run_remix_job.delay_on_commit(job.pk)
+            transaction.on_commit(functools.partial(enqueue, job.pk), robust=True)
     except IntegrityError:
         # A concurrent retry with the same client_request_id won the insert: answer with its job.
         existing = RemixJob.objects.filter(requester=requester, client_request_id=request.client_request_id).first()
@@ -277,14 +282,67 @@ def report_progress(job_id: int, *, claim_token: str, fraction: float, write: bo
     return bool(ours.update(progress=min(max(fraction, 0.0), 1.0), lease_expires_at=lease_until()))
 
 
-def requeue(job_ids: list[int]) -> int:
-    """Send the jobs' messages again (the sweeper's recovery); the rows decide what happens."""
+def enqueue(job_id: int) -> bool:
+    """Send the job's message (after the commit that created it: a rolled-back request sends nothing). False when
+    the broker could not be reached (after CELERY_TASK_PUBLISH_RETRY_POLICY's few quick tries): the row is committed
+    and stays queued, and the sweeper sends it again after REMIX_REQUEUE_AFTER_SECONDS, so a request neither hangs
+    nor fails after its job was accepted because the broker is restarting."""
     from .tasks import run_remix_job
 
+    try:
+        run_remix_job.delay(job_id)
+    except Exception as exc:  # kombu/redis raise many types for a broker that is down
+        logger.warning("remix job %s: the broker did not take its message (%r); the sweeper resends it", job_id, exc)
+        return False
+    return True
+
+
+def requeue(job_ids: list[int]) -> int:
+    """Send the jobs' messages again (the sweeper's recovery); the rows decide what happens."""
     for job_id in job_ids:
         RemixJob.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
-        run_remix_job.delay(job_id)
+        enqueue(job_id)
     return len(job_ids)
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux ``/proc``), so a reused pid is not mistaken for
+    the process that held a claim; "" where there is no ``/proc``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat[stat.rindex(")") + 2 :].split()[19]  # field 22 (starttime), after "pid (comm) "
+
+
+def holder_id() -> str:
+    """Who is claiming: ``host:pid:process start:thread``, stored on the job as ``claimed_by``."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}:{threading.get_ident()}"
+
+
+def holder_gone(claimed_by: str) -> bool:
+    """Whether the worker that holds a claim is certainly not running the job any more, so a redelivered message
+    may take it over before the lease runs out: a pool process killed on this host (Celery redelivers its message
+    at once: reject_on_worker_lost), or this very thread (which is here, claiming, so not running it). A holder on
+    another host cannot be seen from here: its lease (and the sweeper) decide."""
+    host, _, rest = claimed_by.partition(":")
+    pid_text, _, rest = rest.partition(":")
+    started, _, thread = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return thread == str(threading.get_ident())
+    if started:
+        return _process_start(pid) != started  # gone, or the pid now belongs to another process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def sweep_expired(*, now: datetime | None = None) -> dict[str, int]:
@@ -294,7 +352,14 @@ def sweep_expired(*, now: datetime | None = None) -> dict[str, int]:
     - queued and not picked up for REMIX_REQUEUE_AFTER_SECONDS (message lost): re-enqueued.
     """
     now = now or timezone.now()
-    expired = RemixJob.objects.filter(status=RemixJob.Status.RUNNING, lease_expires_at__lt=now)
+    running = RemixJob.objects.filter(status=RemixJob.Status.RUNNING)
+    # A live lease whose holder is seen to be gone (a worker on this host killed, its message stuck unacknowledged
+    # in the broker) counts as expired: no need to wait out the lease.
+    orphaned = [
+        pk for pk, holder in running.filter(lease_expires_at__gte=now).values_list("pk", "claimed_by")
+        if holder and holder_gone(holder)
+    ]  # fmt: skip
+    expired = running.filter(Q(lease_expires_at__lt=now) | Q(pk__in=orphaned))
     exhausted = list(expired.filter(attempts__gte=settings.REMIX_MAX_DELIVERIES).values_list("pk", flat=True))
     for job_id in exhausted:
         fail(job_id, code="worker_lost", detail="The worker running this remix stopped too many times.")

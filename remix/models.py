@@ -105,6 +105,9 @@ class RemixJob(models.Model):
     # Delivery bookkeeping: how many times a worker claimed it, and until when the claim holds.
     attempts = models.PositiveSmallIntegerField(default=0)
     claim_token = models.CharField(max_length=32, blank=True)
+    # Which worker holds the claim ("host:pid:process start:thread", see remix.worker.holder_id): a redelivered
+    # message on the same host takes over at once when that process is gone, instead of waiting for the lease.
+    claimed_by = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     # Output moderation: what the detector saw on the finished image ({"flagged", "labels", ...}),

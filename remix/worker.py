@@ -34,7 +34,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from PIL import Image
 
@@ -131,7 +131,12 @@ def claim(job_id: int, *, skip_locked: bool = False) -> tuple[RemixJob, str] | O
         now = timezone.now()
         if job.is_terminal or job.status == RemixJob.Status.HELD:
             return Outcome.SKIPPED  # a redelivered message of a finished job: harmless
-        if job.status == RemixJob.Status.RUNNING and job.lease_expires_at and job.lease_expires_at > now:
+        if (
+            job.status == RemixJob.Status.RUNNING
+            and job.lease_expires_at
+            and job.lease_expires_at > now
+            and not jobs.holder_gone(job.claimed_by)
+        ):
             return Outcome.SKIPPED  # another worker holds a live lease; the sweeper steps in if it dies
         if job.attempts >= settings.REMIX_MAX_DELIVERIES:
             job.status, job.finished_at, job.lease_expires_at = RemixJob.Status.FAILED, now, None
@@ -147,6 +152,7 @@ def claim(job_id: int, *, skip_locked: bool = False) -> tuple[RemixJob, str] | O
         job.attempts += 1
         job.started_at = job.started_at or now
         job.claim_token = jobs.new_claim_token()
+        job.claimed_by = jobs.holder_id()
         job.lease_expires_at = jobs.lease_until()
         job.progress = 0.0
         job.save()
@@ -523,6 +529,11 @@ def _edit(group: list[_Item], pipeline: RemixPipeline) -> list[EditResult | None
         for item in group:
             _fail(item, code="timeout", detail="The remix took too long.")
         return [None] * len(group)
+    except DatabaseError:
+        # The database went away mid-diffusion (a progress check failed): not the model's fault, and nothing can be
+        # recorded now. The task fails; the jobs stay running until their lease runs out, then the sweeper
+        # sends them again.
+        raise
     except Exception as exc:  # a model error is the batch's failure, not the worker's
         logger.exception("remix jobs %s: the pipeline failed", [item.pk for item in group])
         _model_time(group, model_started, callbacks)

@@ -221,6 +221,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Publishing a message tries a broker that is down a few times within about half a second, then gives up (the
+# caller decides: a remix job stays queued and the sweeper resends it), instead of blocking a web request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.3}
 # Seconds a pool process may take to start: each loads and warms the model in worker_process_init
 # (tens of seconds for a real checkpoint, minutes with torch.compile); Celery's default of 4 s would
 # kill it mid-load.

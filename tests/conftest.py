@@ -31,6 +31,10 @@ from tests.remix.tiny_models import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The fault and load suites kill processes and restart services: only `make reliability` (tests/reliability/run.py,
+# which sets REMIX_RELIABILITY and starts the services they control) collects them.
+collect_ignore_glob = [] if os.environ.get("REMIX_RELIABILITY") else ["reliability/*"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _signing_identity() -> None:

@@ -268,3 +268,116 @@ def test_an_unexpected_error_fails_the_job_with_a_code(
     job.refresh_from_db()
     assert job.status == "failed" and job.error_code == "internal_error"
     assert not RemixResult.objects.exists()
+
+
+# --- a claim whose holder is gone ------------------------------------------------------------------------------------
+
+
+def _dead_holder() -> str:
+    """A ``claimed_by`` of a process on this host that has since exited (what a killed pool process leaves)."""
+    import socket
+    import subprocess
+
+    process = subprocess.Popen(["sleep", "30"])
+    holder = f"{socket.gethostname()}:{process.pid}:{jobs._process_start(process.pid)}:1"
+    process.kill()
+    process.wait()
+    return holder
+
+
+def test_holder_identity_tells_live_gone_and_foreign_holders() -> None:
+    import os
+    import socket
+
+    me = jobs.holder_id()
+    assert me.startswith(f"{socket.gethostname()}:{os.getpid()}:")
+    assert jobs.holder_gone(me)  # this thread is here, claiming: it is not running the job
+    parent = os.getppid()
+    assert not jobs.holder_gone(f"{socket.gethostname()}:{parent}:{jobs._process_start(parent)}:1")
+    assert jobs.holder_gone(_dead_holder())
+    assert jobs.holder_gone(f"{socket.gethostname()}:{parent}:1:1")  # the pid now belongs to another process
+    assert not jobs.holder_gone(f"elsewhere.example:{parent}:1:1")  # another host: only its lease can tell
+    assert not jobs.holder_gone("")
+
+
+def test_a_redelivered_message_takes_over_at_once_from_a_killed_holder(
+    remixable_post: Post, viewer: User, settings: Any
+) -> None:
+    live_lease = timezone.now() + timedelta(seconds=settings.REMIX_JOB_LEASE_SECONDS)
+    job = _job(remixable_post, viewer, status="running", attempts=1, lease_expires_at=live_lease)
+    RemixJob.objects.filter(pk=job.pk).update(claimed_by=_dead_holder())
+    assert worker.run_job(job.pk) is worker.Outcome.SUCCEEDED
+    job.refresh_from_db()
+    assert job.attempts == 2 and job.claimed_by == jobs.holder_id()
+    assert Comment.objects.filter(remix_result__job=job).count() == 1
+
+
+def test_a_live_holder_keeps_its_job(remixable_post: Post, viewer: User, settings: Any) -> None:
+    import os
+    import socket
+
+    parent = os.getppid()
+    live = f"{socket.gethostname()}:{parent}:{jobs._process_start(parent)}:1"
+    live_lease = timezone.now() + timedelta(seconds=settings.REMIX_JOB_LEASE_SECONDS)
+    job = _job(remixable_post, viewer, status="running", attempts=1, lease_expires_at=live_lease, claimed_by=live)
+    assert worker.run_job(job.pk) is worker.Outcome.SKIPPED
+    assert RemixJob.objects.get(pk=job.pk).attempts == 1
+
+
+def test_the_sweeper_resends_jobs_of_a_killed_holder_before_their_lease_ends(
+    remixable_post: Post, viewer: User, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[int] = []
+    monkeypatch.setattr("remix.tasks.run_remix_job.delay", lambda job_id: sent.append(job_id))
+    live_lease = timezone.now() + timedelta(seconds=settings.REMIX_JOB_LEASE_SECONDS)
+    orphan = _job(remixable_post, viewer, status="running", attempts=1, lease_expires_at=live_lease)
+    RemixJob.objects.filter(pk=orphan.pk).update(claimed_by=_dead_holder())
+    foreign = _job(
+        remixable_post, viewer, status="running", attempts=1, lease_expires_at=live_lease, claimed_by="elsewhere:1:1:1"
+    )
+    assert jobs.sweep_expired() == {"failed": 0, "requeued_running": 1, "requeued_queued": 0}
+    assert sent == [orphan.pk] and foreign.pk not in sent
+
+
+@pytest.mark.django_db(transaction=True)  # on_commit callbacks run for real
+def test_a_broker_that_is_down_at_commit_leaves_the_job_queued_for_the_sweeper(
+    remixable_post: Post, viewer: User, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request's job is committed but its message cannot be sent (the broker refuses): the request still
+    answers 202 with the job, which stays queued, and the sweeper sends its message once it has waited
+    REMIX_REQUEUE_AFTER_SECONDS."""
+    from kombu.exceptions import OperationalError as BrokerDown
+
+    from tests.conftest import client_for
+
+    def refuse(job_id: int) -> None:
+        raise BrokerDown("connection refused")
+
+    monkeypatch.setattr("remix.tasks.run_remix_job.delay", refuse)
+    response = client_for(viewer).post(f"/api/posts/{remixable_post.pk}/remixes/", {"prompt": "snow"}, format="json")
+    assert response.status_code == 202, response.content
+    job = RemixJob.objects.get(pk=response.json()["id"])
+    assert job.status == "queued"
+    sent: list[int] = []
+    monkeypatch.setattr("remix.tasks.run_remix_job.delay", lambda job_id: sent.append(job_id))
+    assert jobs.sweep_expired()["requeued_queued"] == 0  # not yet: it may still be on its way
+    RemixJob.objects.filter(pk=job.pk).update(
+        enqueued_at=timezone.now() - timedelta(seconds=settings.REMIX_REQUEUE_AFTER_SECONDS + 1)
+    )
+    assert jobs.sweep_expired()["requeued_queued"] == 1 and sent == [job.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_request_enqueues_nothing(
+    remixable_post: Post, viewer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import transaction
+
+    sent: list[int] = []
+    monkeypatch.setattr("remix.tasks.run_remix_job.delay", lambda job_id: sent.append(job_id))
+    with pytest.raises(RuntimeError), transaction.atomic():  # e.g. a later step of the same request failed
+        jobs.remix_job_create(post=remixable_post, requester=viewer, request=jobs.JobRequest(prompt="snow"))
+        raise RuntimeError("the request failed after the job was created")
+    assert sent == [] and not RemixJob.objects.exists()
+    jobs.remix_job_create(post=remixable_post, requester=viewer, request=jobs.JobRequest(prompt="snow"))
+    assert sent == [RemixJob.objects.get().pk]  # committed: sent once
