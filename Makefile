@@ -13,7 +13,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379
 SERVICES_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL)/0 CACHE_URL=$(TEST_REDIS_URL)/1
 
-.PHONY: setup system-packages run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean moderation-report bench
+.PHONY: setup system-packages run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean moderation-report bench reliability
 
 setup: system-packages $(VENV)/.installed
 
@@ -112,6 +112,15 @@ test-services: setup
 	  echo "== second pass: PostgreSQL + Redis"; \
 	  $(SERVICES_ENV) VAR_DIR=$(VAR_DIR)/test-services $(PY) -m pytest; \
 	else echo "== PostgreSQL/Redis do not answer: second pass skipped"; fi
+
+# The fault and load suites (tests/reliability): workers killed with -9 (pool process and whole worker, 20 times
+# each), a poison job, SIGTERM, Redis restarted, PostgreSQL cut off, load with the worker saturated. They need
+# PostgreSQL (its own test database) and redis-server (a private one they restart), so they are not part of
+# `make test`; CI runs them where those answer. Prints one line per promise.
+reliability: setup
+	@DATABASE_URL=$(TEST_DATABASE_URL) VAR_DIR=$(VAR_DIR)/reliability-check $(PY) manage.py check_services >/dev/null && command -v redis-server >/dev/null || { \
+	  echo "make reliability needs PostgreSQL at $(TEST_DATABASE_URL) and redis-server"; exit 1; }
+	RELIABILITY_DATABASE_URL=$(dir $(TEST_DATABASE_URL))reliability $(PY) tests/reliability/run.py
 
 clean:
 	rm -rf $(VAR_DIR)/test $(VAR_DIR)/test-services $(VAR_DIR)/screenshots
