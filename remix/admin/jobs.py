@@ -73,6 +73,7 @@ class RemixJobAdmin(admin.ModelAdmin):
         "stage_timings",
         "attempts",
         "claim_token",
+        "claimed_by",
         "lease_expires_at",
     ]
     fieldsets = [
@@ -83,7 +84,7 @@ class RemixJobAdmin(admin.ModelAdmin):
             "Timings",
             {"fields": ["created_at", "enqueued_at", "started_at", "finished_at", "model_seconds", "stage_timings"]},
         ),
-        ("Delivery", {"fields": ["attempts", "claim_token", "lease_expires_at", "client_request_id"]}),
+        ("Delivery", {"fields": ["attempts", "claim_token", "claimed_by", "lease_expires_at", "client_request_id"]}),
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
