@@ -28,7 +28,7 @@ from django.utils import timezone
 from socialapp.models import Post, User
 
 from .memes import MemeTextInvalid, parse_meme_text
-from .models import RemixJob
+from .models import CreatorSettings, RemixJob
 from .policy import Denial, remix_denied_reason
 
 logger = logging.getLogger(__name__)
@@ -146,8 +146,14 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
             # Serialize this requester's requests, then this post's: the counts and the insert see
             # the same world. (Consent changes lock creator settings → post; nothing locks a post and
             # then a user, so this order cannot deadlock with them.)
+            # Lock 1 first, as consent changes and attach take it (without creating it: no row, no change).
+            CreatorSettings.objects.select_for_update().filter(user_id=post.author_id).first()
             User.objects.select_for_update().filter(pk=requester.pk).first()
-            Post.objects.select_for_update().filter(pk=post.pk).first()
+            locked = Post.objects.select_for_update().filter(pk=post.pk).first()
+            # Again, under the locks: a consent change committed since the check above is seen here.
+            reason = remix_denied_reason(viewer=requester, post=locked) if locked is not None else Denial.POST_DISABLED
+            if reason is not None:
+                raise RemixNotAllowed(reason)
             _check_quotas(post=post, requester=requester)
             job = RemixJob.objects.create(
                 post=post,

@@ -424,6 +424,10 @@ def _prepare(item: _Item, pipeline: RemixPipeline) -> bool:
         with timer.stage("load_source"):
             item.source = load_source(job)
     except (MediaRejected, OSError) as exc:
+        if not RemixJob.objects.filter(pk=job.pk).exists():  # the post (and with it the job) was deleted meanwhile
+            item.outcome = Outcome.GONE
+            logger.info("remix job %s: its post was deleted while the source was read", job.pk)
+            return False
         _fail(item, code="source_unreadable", detail="The post's media could not be read.")
         logger.warning("remix job %s: source unreadable: %r", job.pk, exc)
         return False

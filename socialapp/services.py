@@ -194,6 +194,9 @@ def post_delete(*, post: Post, actor: User) -> None:
 def post_remove(*, post: Post) -> None:
     """Delete a post, its comments and its stored files with no permission check (moderation, admin)."""
     with transaction.atomic():
+        # The post's row first: a worker attaching a remix locks the post and then its job, so a delete that
+        # removed the job rows before reaching the post could deadlock with it (PostgreSQL).
+        Post.objects.select_for_update().filter(pk=post.pk).first()
         # Files go only once the rows are gone for good; a rolled-back delete keeps them.
         _delete_files_on_commit(post.media.name, post.poster.name, post.original.name)
         post.delete()
