@@ -91,6 +91,8 @@ _DURATION_SLACK = 0.5
 
 _POSTER_QUALITY = 85
 _PHOTO_QUALITY = 90
+# The largest width or height a JPEG can have; every photo gets a JPEG (the photo itself or its poster).
+_JPEG_MAX_SIDE = 65500
 
 # Errors a hostile or broken file can make the parsers raise. (av.error.FFmpegError and EOFError are
 # OSError/ValueError subclasses in some PyAV versions and not in others, so they are named.)
@@ -281,6 +283,10 @@ def _process_image(source: Path, workdir: Path, pil_format: str, upload: Uploade
                 # Checked before load(): the header's size is what decoding would allocate.
                 if width < 1 or height < 1 or width * height > max_pixels:
                     raise _reject(too_many, upload)
+                # Few pixels can still make a side no JPEG can hold (a 70000x10 strip): the encoder would
+                # fail only after decoding, with an OSError.
+                if max(width, height) > _JPEG_MAX_SIDE:
+                    raise _reject(f"The photo is too large: at most {_JPEG_MAX_SIDE} pixels wide and high.", upload)
                 opened.seek(0)  # an animated WEBP keeps only its first frame
                 opened.load()  # a truncated file raises here (LOAD_TRUNCATED_IMAGES stays off)
                 image = _exif_upright(opened)
@@ -377,8 +383,10 @@ def _main_video_streams(container: av.container.InputContainer) -> list[av.Video
 
 
 def _codec_name(stream: av.stream.Stream) -> str:
-    # The codec's canonical name ("av1"), not the decoder's ("libdav1d").
-    return stream.codec_context.codec.canonical_name
+    """The codec's canonical name ("av1"), not the decoder's ("libdav1d"); "unknown" for a stream whose codec
+    FFmpeg does not know (PyAV gives it no codec context), which no allow-list contains."""
+    context = stream.codec_context
+    return context.codec.canonical_name if context is not None else "unknown"
 
 
 def _header_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:

@@ -3,9 +3,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from . import health, media, views
+from .api.views import endpoint_not_found
 
 urlpatterns = [
     path("", views.feed, name="feed"),
@@ -25,6 +26,10 @@ urlpatterns = [
     path("", include("remix.urls")),
     path("api/", include("socialapp.api.urls")),
     path("api/", include("remix.api.urls")),
+    # The end of the API: any other path under /api/ (an id that is not a number, a typo) is the API's JSON 404,
+    # not the site's HTML page. Only paths ending in "/": one without it still gets CommonMiddleware's
+    # APPEND_SLASH redirect first. [\s\S] and \Z: a path can hold a newline (%0A).
+    re_path(r"^api/(?:[\s\S]*/)?\Z", endpoint_not_found, name="api-not-found"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from socialapp.api.fields import StrictCharField
 from socialapp.api.serializers import AuthorSerializer
 
 from ..models import RemixBlock, RemixReport
@@ -13,7 +14,7 @@ class RemixReportCreateSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(
         choices=RemixReport.Reason.choices, help_text="Why the remix should come down (one of the listed codes)."
     )
-    text = serializers.CharField(
+    text = StrictCharField(
         required=False, allow_blank=True, default="", max_length=1000, help_text="Anything the moderators should know."
     )
 
@@ -30,7 +31,7 @@ class RemixReportSerializer(serializers.ModelSerializer):
 
 
 class RemixBlockCreateSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150, help_text="The account that may no longer remix your content.")
+    username = StrictCharField(max_length=150, help_text="The account that may no longer remix your content.")
 
 
 class RemixBlockSerializer(serializers.ModelSerializer):

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from socialapp import selectors as social_selectors
 from socialapp.api.errors import ApiError, ErrorSerializer
+from socialapp.api.views import JSON_BODY, PAGE_ERRORS
 from socialapp.models import Comment, User
 
 from .. import consent, creator_controls, reports
@@ -36,12 +37,13 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 class CommentReportView(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = JSON_BODY
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "reports"
 
     @extend_schema(
         request=s.RemixReportCreateSerializer,
-        responses={201: s.RemixReportSerializer, 200: s.RemixReportSerializer, **_errors(400, 401, 404, 429)},
+        responses={201: s.RemixReportSerializer, 200: s.RemixReportSerializer, **_errors(400, 401, 404, 415, 429)},
         description="Report a remix comment to the moderators. 201: a new report; 200: your report on this remix "
         "is still open, and is returned as it is. 404 for anything that is not a remix you can see.",
     )
@@ -68,13 +70,18 @@ class RemixBlockListView(generics.ListAPIView):
 
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = s.RemixBlockSerializer
+    parser_classes = JSON_BODY
 
     def get_queryset(self) -> QuerySet[RemixBlock]:
         return RemixBlock.objects.filter(creator=_caller(self.request)).select_related("blocked", "blocked__profile")
 
+    @extend_schema(responses={200: s.RemixBlockSerializer(many=True), **_errors(401, *PAGE_ERRORS)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
     @extend_schema(
         request=s.RemixBlockCreateSerializer,
-        responses={201: s.RemixBlockSerializer, 200: s.RemixBlockSerializer, **_errors(400, 401, 404)},
+        responses={201: s.RemixBlockSerializer, 200: s.RemixBlockSerializer, **_errors(400, 401, 404, 415)},
         description="Block an account from remixing any of your content: its queued and running remixes of your "
         "posts are cancelled and its remixes under your posts are hidden until you unblock it. Idempotent "
         "(200 when already blocked); 400 `cannot_block_self`.",

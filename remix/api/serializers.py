@@ -6,18 +6,21 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from socialapp.api.errors import ErrorSerializer
+from socialapp.api.fields import StrictBooleanField, StrictCharField, StrictFloatField, StrictIntegerField
 
+from ..jobs import MAX_PROMPT
+from ..memes import MAX_MEME_TEXT
 from ..models import ConsentChange, CreatorSettings, RemixJob
 
 
 class RemixSettingsSerializer(serializers.Serializer):
-    allow_remix = serializers.BooleanField(required=False, help_text="Master switch for all my content.")
+    allow_remix = StrictBooleanField(required=False, help_text="Master switch for all my content.")
     audience = serializers.ChoiceField(choices=CreatorSettings.Audience.choices, required=False)
-    new_posts_allow_remix = serializers.BooleanField(required=False, help_text="The toggle new uploads start with.")
-    protect_face = serializers.BooleanField(
+    new_posts_allow_remix = StrictBooleanField(required=False, help_text="The toggle new uploads start with.")
+    protect_face = StrictBooleanField(
         required=False, help_text="Restore faces found in my posts from the original in every remix."
     )
-    apply_to_existing_posts = serializers.BooleanField(
+    apply_to_existing_posts = StrictBooleanField(
         required=False,
         default=False,
         write_only=True,
@@ -36,11 +39,21 @@ class ConsentChangeSerializer(serializers.ModelSerializer):
 
 
 class RemixRequestSerializer(serializers.Serializer):
-    prompt = serializers.CharField(max_length=2000, trim_whitespace=True, help_text="The edit, 1–500 characters.")
-    frame_time = serializers.FloatField(required=False, allow_null=True, help_text="Seconds into a video.")
-    meme_text = serializers.CharField(required=False, allow_blank=True, max_length=400, default="")
-    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**63 - 1)
-    client_request_id = serializers.CharField(required=False, allow_null=True, max_length=64)
+    # The limits are the service's own (checked again there, after whitespace is collapsed), so the schema
+    # states them: a request the schema calls valid is not refused for its length.
+    prompt = StrictCharField(
+        max_length=MAX_PROMPT, trim_whitespace=True, help_text=f"The edit, 1–{MAX_PROMPT} characters."
+    )
+    frame_time = StrictFloatField(required=False, allow_null=True, help_text="Seconds into a video.")
+    meme_text = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_MEME_TEXT,
+        default="",
+        help_text="'top|bottom' text drawn on the image: at most one '|', no control characters.",
+    )
+    seed = StrictIntegerField(required=False, allow_null=True, min_value=0, max_value=2**63 - 1)
+    client_request_id = StrictCharField(required=False, allow_null=True, max_length=64)
 
 
 class RemixJobSerializer(serializers.ModelSerializer):
@@ -80,7 +93,9 @@ class RemixJobSerializer(serializers.ModelSerializer):
 
 
 class VerifyRequestSerializer(serializers.Serializer):
-    image = serializers.FileField(help_text="A JPEG, PNG or WebP image.")
+    # An empty file is bytes like any other (the schema's ``format: binary``): it gets the same
+    # "not a JPEG, PNG or WebP" answer as any other non-image.
+    image = serializers.FileField(allow_empty_file=True, help_text="A JPEG, PNG or WebP image.")
 
 
 class C2paSerializer(serializers.Serializer):

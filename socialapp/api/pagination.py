@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, cast
 
 from django.db.models import Model, Q
 from django.utils.dateparse import parse_datetime
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 
@@ -26,6 +27,27 @@ class NewestFirstCursorPagination(CursorPagination):
     ordering: tuple[str, ...] = ("-created_at", "-id")
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def get_page_size(self, request: Request) -> int:
+        """``?page_size=`` as documented (1 to ``max_page_size``), or a 400: DRF's own quietly falls back to the
+        default for anything it cannot read, so a client's typo looked like a server that ignores it."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return cast(int, self.page_size)
+        if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= self.max_page_size:
+            raise ValidationError(
+                {self.page_size_query_param: [f"Must be a whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = cast(list[dict[str, Any]], super().get_schema_operation_parameters(view))
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {**parameter["schema"], "minimum": 1, "maximum": self.max_page_size}
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["description"] = "The pagination cursor value (from `next` or `previous`); 404 if invalid."
+        return parameters
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
         self.request = request
@@ -96,6 +118,9 @@ class NewestFirstCursorPagination(CursorPagination):
 
 class OldestFirstCursorPagination(NewestFirstCursorPagination):
     ordering: tuple[str, ...] = ("created_at", "id")
+
+
+_DIGITS = re.compile(r"[0-9]{1,4}")  # ASCII only: int() would also take "٣" and " 3"
 
 
 def _reversed(field: str) -> str:

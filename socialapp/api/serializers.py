@@ -11,11 +11,17 @@ from rest_framework import serializers
 
 from .. import extensions
 from ..models import Comment, Notification, Post, User
+from .fields import StrictBooleanField, StrictCharField
 
 
 class RegisterSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
-    password = serializers.CharField(write_only=True, min_length=8, max_length=128, style={"input_type": "password"})
+    # Not trimmed: the validator refuses spaces anyway, and the schema's pattern then says what is checked.
+    username = StrictCharField(max_length=150, trim_whitespace=False, validators=[UnicodeUsernameValidator()])
+    # A password is taken as typed: DRF trims text fields by default, so "  my phrase " was stored as
+    # "my phrase" and the same password then failed on the sign-in page (Django's forms do not trim it).
+    password = StrictCharField(
+        write_only=True, min_length=8, max_length=128, trim_whitespace=False, style={"input_type": "password"}
+    )
     email = serializers.EmailField(required=False, allow_blank=True, default="")
 
 
@@ -25,8 +31,8 @@ class RegisteredSerializer(serializers.Serializer):
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
 
 
 class TokenSerializer(serializers.Serializer):
@@ -46,8 +52,8 @@ class AuthorSerializer(serializers.ModelSerializer):
 
 
 class MeSerializer(serializers.ModelSerializer):
-    display_name = serializers.CharField(source="profile.display_name", max_length=80, allow_blank=True, required=False)
-    bio = serializers.CharField(source="profile.bio", max_length=500, allow_blank=True, required=False)
+    display_name = StrictCharField(source="profile.display_name", max_length=80, allow_blank=True, required=False)
+    bio = StrictCharField(source="profile.bio", max_length=500, allow_blank=True, required=False)
     unread_notifications = serializers.SerializerMethodField(help_text="How many notifications are unread.")
 
     class Meta:
@@ -178,13 +184,13 @@ class PostSerializer(serializers.ModelSerializer):
 
 class PostCreateSerializer(serializers.Serializer):
     media = serializers.FileField(allow_empty_file=True, use_url=False)
-    caption = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
-    allow_remix = serializers.BooleanField(required=False, allow_null=True, default=None)
+    caption = StrictCharField(max_length=2000, allow_blank=True, required=False, default="")
+    allow_remix = StrictBooleanField(required=False, allow_null=True, default=None)
 
 
 class PostUpdateSerializer(serializers.Serializer):
-    caption = serializers.CharField(max_length=2000, allow_blank=True, required=False)
-    allow_remix = serializers.BooleanField(required=False)
+    caption = StrictCharField(max_length=2000, allow_blank=True, required=False)
+    allow_remix = StrictBooleanField(required=False)
 
 
 class RemixPayloadSerializer(serializers.Serializer):
@@ -232,7 +238,7 @@ class CommentSerializer(serializers.ModelSerializer):
 
 
 class CommentCreateSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=2000, trim_whitespace=True)
+    text = StrictCharField(max_length=2000, trim_whitespace=True)
 
 
 class NotificationSerializer(serializers.ModelSerializer):

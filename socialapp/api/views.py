@@ -11,12 +11,15 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
-from rest_framework import generics, permissions, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -39,13 +42,34 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer) for code in codes}
 
 
+# Request bodies are JSON (the contract), except uploads, which are multipart; any other Content-Type is a
+# 415. DRF's default also parses form encodings everywhere, where every value is text: the schema then
+# promised three encodings per endpoint, and typed fields could not tell a JSON number from a form's digits.
+JSON_BODY = [JSONParser]
+
+# A list's paging can be refused: 400 for a page_size outside 1..100, 404 for a cursor that is not ours.
+PAGE_ERRORS = (400, 404)
+
+
+def query_flag(request: Request, name: str) -> bool:
+    """A boolean query parameter (``?following=true``); absent is false, a value that is no boolean a 400."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return False
+    try:
+        return bool(serializers.BooleanField().run_validation(raw))
+    except ValidationError as exc:
+        raise ValidationError({name: exc.detail}) from None
+
+
 class RegisterView(APIView):
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
+    parser_classes = JSON_BODY
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    @extend_schema(request=s.RegisterSerializer, responses={201: s.RegisteredSerializer, **_errors(400, 429)})
+    @extend_schema(request=s.RegisterSerializer, responses={201: s.RegisteredSerializer, **_errors(400, 415, 429)})
     def post(self, request: Request) -> Response:
         data = s.RegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -61,10 +85,11 @@ class RegisterView(APIView):
 class TokenView(APIView):
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
+    parser_classes = JSON_BODY
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    @extend_schema(request=s.TokenRequestSerializer, responses={200: s.TokenSerializer, **_errors(400, 429)})
+    @extend_schema(request=s.TokenRequestSerializer, responses={200: s.TokenSerializer, **_errors(400, 415, 429)})
     def post(self, request: Request) -> Response:
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -86,12 +111,13 @@ class TokenRevokeView(APIView):
 
 class MeView(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = JSON_BODY
 
     @extend_schema(responses={200: s.MeSerializer, **_errors(401)})
     def get(self, request: Request) -> Response:
         return Response(s.MeSerializer(request.user).data)
 
-    @extend_schema(request=s.MeSerializer, responses={200: s.MeSerializer, **_errors(400, 401)})
+    @extend_schema(request=s.MeSerializer, responses={200: s.MeSerializer, **_errors(400, 401, 415)})
     def patch(self, request: Request) -> Response:
         data = s.MeSerializer(request.user, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -143,14 +169,15 @@ class PostListView(generics.ListAPIView):
     """The feed, newest first (``?following=true`` for accounts you follow, ``?author=`` for one user)."""
 
     serializer_class = s.PostSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    # A file needs multipart; the form-urlencoded encoding DRF also offers can never carry one.
+    parser_classes = [MultiPartParser]
     throttle_scope = "uploads"
 
     def get_throttles(self) -> list[Any]:
         return [ScopedRateThrottle()] if self.request.method == "POST" else []
 
     def get_queryset(self) -> Any:
-        following = self.request.query_params.get("following", "").lower() in {"1", "true", "yes"}
+        following = query_flag(self.request, "following")
         return selectors.feed_for(
             user=self.request.user, following_only=following, author=self.request.query_params.get("author")
         )
@@ -159,12 +186,15 @@ class PostListView(generics.ListAPIView):
         parameters=[
             OpenApiParameter("following", bool, description="Only posts of accounts you follow."),
             OpenApiParameter("author", str, description="Only posts of this username."),
-        ]
+        ],
+        responses={200: s.PostSerializer(many=True), **_errors(*PAGE_ERRORS)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=s.PostCreateSerializer, responses={201: s.PostSerializer, **_errors(400, 401, 413, 429)})
+    @extend_schema(
+        request=s.PostCreateSerializer, responses={201: s.PostSerializer, **_errors(400, 401, 413, 415, 429)}
+    )
     def post(self, request: Request) -> Response:
         # Refuse an oversized body before reading it, from the declared length alone.
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -186,6 +216,8 @@ class PostListView(generics.ListAPIView):
 
 
 class PostDetailView(APIView):
+    parser_classes = JSON_BODY
+
     def _post(self, request: Request, pk: int) -> Post:
         return get_object_or_404(selectors.post_list_visible_to(user=request.user), pk=pk)
 
@@ -193,7 +225,9 @@ class PostDetailView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         return Response(s.PostSerializer(self._post(request, pk), context={"request": request}).data)
 
-    @extend_schema(request=s.PostUpdateSerializer, responses={200: s.PostSerializer, **_errors(400, 401, 403, 404)})
+    @extend_schema(
+        request=s.PostUpdateSerializer, responses={200: s.PostSerializer, **_errors(400, 401, 403, 404, 415)}
+    )
     def patch(self, request: Request, pk: int) -> Response:
         post = self._post(request, pk)
         data = s.PostUpdateSerializer(data=request.data)
@@ -212,6 +246,7 @@ class CommentListView(generics.ListAPIView):
 
     serializer_class = s.CommentSerializer
     pagination_class = OldestFirstCursorPagination
+    parser_classes = JSON_BODY
 
     def _post(self) -> Post:
         return get_object_or_404(selectors.post_list_visible_to(user=self.request.user), pk=self.kwargs["pk"])
@@ -219,7 +254,13 @@ class CommentListView(generics.ListAPIView):
     def get_queryset(self) -> Any:
         return selectors.comment_list_for(post=self._post(), user=self.request.user)
 
-    @extend_schema(request=s.CommentCreateSerializer, responses={201: s.CommentSerializer, **_errors(400, 401, 404)})
+    @extend_schema(responses={200: s.CommentSerializer(many=True), **_errors(*PAGE_ERRORS)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=s.CommentCreateSerializer, responses={201: s.CommentSerializer, **_errors(400, 401, 404, 415)}
+    )
     def post(self, request: Request, pk: int) -> Response:
         post = self._post()
         data = s.CommentCreateSerializer(data=request.data)
@@ -261,13 +302,13 @@ class NotificationListView(generics.ListAPIView):
 
     def get_queryset(self) -> Any:
         notes = selectors.notifications_for(user=_caller(self.request)).select_related("actor__profile")
-        if self.request.query_params.get("unread", "").lower() in {"1", "true", "yes"}:
+        if query_flag(self.request, "unread"):
             notes = notes.filter(read_at__isnull=True)
         return notes
 
     @extend_schema(
         parameters=[OpenApiParameter("unread", bool, description="Only unread notifications.")],
-        responses={200: s.NotificationSerializer(many=True), **_errors(401)},
+        responses={200: s.NotificationSerializer(many=True), **_errors(401, *PAGE_ERRORS)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -308,3 +349,10 @@ class ApiDocsView(SpectacularSwaggerSplitView):
             "object-src 'none'; frame-ancestors 'none'"
         )
         return response
+
+
+@csrf_exempt  # it only ever answers 404; without this a POST would get the CSRF failure page (HTML) instead
+def endpoint_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """The answer for a path under /api/ that names no endpoint (``/api/posts/abc/``): the API's own 404
+    (``{code, detail}``, JSON) rather than the site's HTML "not found" page. Mounted last under /api/."""
+    return JsonResponse({"code": "not_found", "detail": "No such API endpoint."}, status=404)
