@@ -97,7 +97,7 @@ def remix_create(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         except (jobs.RateLimited, jobs.QueueFull) as exc:
             wait = _retry_wait(exc.retry_after)
             if isinstance(exc, jobs.QueueFull):
-                sentence, code = f"Too many remixes are waiting right now. Please try again in {wait}.", 503
+                sentence, code = f"Too many remixes are waiting right now. Please try again in {wait}.", 429
             elif exc.limit == "post_daily":
                 sentence, code = f"This post has had as many remixes as allowed today. Try again in {wait}.", 429
             else:

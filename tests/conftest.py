@@ -36,6 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 collect_ignore_glob = [] if os.environ.get("REMIX_RELIABILITY") else ["reliability/*"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Every test starts with an empty cache: DRF's throttles count in it by user id, and ids repeat across tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _signing_identity() -> None:
     """The test CA and signing certificate every remix is signed with (as `make run` makes them)."""

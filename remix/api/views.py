@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from socialapp import selectors as social_selectors
 from socialapp.api.errors import ApiError, ErrorSerializer
+from socialapp.api.views import JSON_BODY, PAGE_ERRORS
 from socialapp.models import Comment, User
 
 from .. import consent, credentials, jobs, policy, selectors
@@ -51,12 +52,15 @@ RATE_LIMIT_SENTENCES = {
 
 class RemixSettingsView(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = JSON_BODY
 
     @extend_schema(responses={200: s.RemixSettingsSerializer, **_errors(401)})
     def get(self, request: Request) -> Response:
         return Response(_settings_body(_caller(request)))
 
-    @extend_schema(request=s.RemixSettingsSerializer, responses={200: s.RemixSettingsSerializer, **_errors(400, 401)})
+    @extend_schema(
+        request=s.RemixSettingsSerializer, responses={200: s.RemixSettingsSerializer, **_errors(400, 401, 415)}
+    )
     def patch(self, request: Request) -> Response:
         data = s.RemixSettingsSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -74,17 +78,22 @@ class ConsentLedgerView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[ConsentChange]:
         return ConsentChange.objects.filter(creator=_caller(self.request)).select_related("actor")
 
+    @extend_schema(responses={200: s.ConsentChangeSerializer(many=True), **_errors(401, *PAGE_ERRORS)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
 
 class RemixCreateView(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = JSON_BODY
 
     @extend_schema(
         request=s.RemixRequestSerializer,
-        responses={202: s.RemixJobSerializer, **_errors(400, 401, 403, 404, 429, 503)},
+        responses={202: s.RemixJobSerializer, **_errors(400, 401, 403, 404, 415, 429)},
         description="Ask for an AI remix of a post. 400 `prompt_rejected` carries `category` (and `field`: prompt or "
         "meme_text); 403 `remix_not_allowed` carries `reason`; 429 `rate_limited` "
-        "carries `limit` (hourly, user_daily, post_daily) and `retry_after`; 503 `queue_full` when the site's "
-        "queue is at its cap. A repeated `client_request_id` returns the first job.",
+        "carries `limit` (hourly, user_daily, post_daily) and `retry_after`; 429 `queue_full` (with `retry_after`) "
+        "when the site's queue is at its cap. A repeated `client_request_id` returns the first job.",
     )
     def post(self, request: Request, pk: int) -> Response:
         me = _caller(request)
@@ -113,7 +122,9 @@ class RemixCreateView(APIView):
             raise ApiError(
                 "queue_full",
                 "Too many remixes are waiting right now; try again in a minute.",
-                status.HTTP_503_SERVICE_UNAVAILABLE,
+                # Back-pressure, not a fault: the site is working and says when to come back (a 5xx would read as
+                # an outage to clients and monitors).
+                status.HTTP_429_TOO_MANY_REQUESTS,
                 retry_after=exc.retry_after,
             ) from None
         response = Response(s.RemixJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
@@ -157,6 +168,10 @@ class MyRemixesView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[RemixJob]:
         return RemixJob.objects.filter(requester=_caller(self.request)).select_related("result")
 
+    @extend_schema(responses={200: s.RemixJobSerializer(many=True), **_errors(401, *PAGE_ERRORS)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
 
 class CommentCredentialsView(APIView):
     """The content credentials of a remix comment's image: C2PA state, actions, source type, watermark."""
@@ -177,12 +192,12 @@ class VerifyCredentialsView(APIView):
     """Check any image: its C2PA credentials, IPTC source type, and whether it carries a remix's watermark."""
 
     permission_classes = [permissions.AllowAny]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]  # a file needs multipart
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "verify"
 
     @extend_schema(
-        request=s.VerifyRequestSerializer, responses={200: s.CredentialsSerializer, **_errors(400, 413, 429)}
+        request=s.VerifyRequestSerializer, responses={200: s.CredentialsSerializer, **_errors(400, 413, 415, 429)}
     )
     def post(self, request: Request) -> Response:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)

@@ -53,14 +53,14 @@ def test_post_daily_cap_counts_everyone(remixable_post: Post, settings: Any) -> 
     assert _request(viewers[2], other).status_code == 202
 
 
-def test_queue_cap_answers_503_queue_full_and_counts_only_queued_jobs(
+def test_queue_cap_answers_429_queue_full_and_counts_only_queued_jobs(
     remixable_post: Post, viewer: User, settings: Any
 ) -> None:
     settings.REMIX_QUEUE_MAX = 2
     api = client_for(viewer)
     assert [_request(api, remixable_post).status_code for _ in range(2)] == [202, 202]
     full = _request(api, remixable_post)
-    assert full.status_code == 503
+    assert full.status_code == 429
     assert full.json()["code"] == "queue_full" and int(full["Retry-After"]) > 0
     assert RemixJob.objects.count() == 2
     # Jobs leaving the queue (running or finished) make room.
@@ -72,7 +72,7 @@ def test_browser_form_explains_the_queue_cap(remixable_post: Post, viewer: User,
     settings.REMIX_QUEUE_MAX = 0
     client.force_login(viewer)
     response = client.post(f"/p/{remixable_post.pk}/remix/", {"prompt": "make it snow", "meme_text": ""})
-    assert response.status_code == 503
+    assert response.status_code == 429
     assert "Too many remixes are waiting right now" in response.content.decode()
     assert not RemixJob.objects.exists()
 

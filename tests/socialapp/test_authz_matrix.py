@@ -87,6 +87,8 @@ def _api_operations() -> list[tuple[str, str, type[APIView]]]:
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, prefix + str(pattern.pattern))
             elif isinstance(pattern, URLPattern) and (prefix + str(pattern.pattern)).startswith("api/"):
+                if pattern.name == "api-not-found":
+                    continue  # the JSON 404 for any path under /api/ that names no endpoint: not an operation
                 view_class = getattr(pattern.callback, "cls", None) or getattr(pattern.callback, "view_class", None)
                 assert view_class is not None, f"{pattern.name} is not a class-based API view"
                 for method in ("get", "post", "put", "patch", "delete"):
@@ -274,3 +276,64 @@ def test_read_only_fields_cannot_be_assigned(world: World) -> None:
     assert me.status_code == 200
     assert me.json()["username"] == "other"
     assert not UserFactory._meta.model.objects.get(username="other").is_staff
+
+
+# --- what lists and details never show ---------------------------------------------------------------------------
+
+
+def _user(username: str) -> Any:
+    from socialapp.models import User
+
+    return User.objects.get(username=username)
+
+
+def _secrets(world: World) -> tuple[dict[str, set[str]], list[str]]:
+    """Objects some roles must never see, each carrying a unique marker in its text: marker → roles that may, and
+    the URLs of their own details."""
+    owner = world.post.author
+    follower = world.comment.author
+    other = _user("other")
+    pending = PostFactory(author=owner, caption="SECRET-pending-post")
+    Post.objects.filter(pk=pending.pk).update(review_state=Post.Review.PENDING)
+    # A held remix: its job (and prompt) is its requester's and the post owner's to follow (status "held"); the
+    # comment itself, with its image, is shown to nobody until a moderator approves it.
+    held_job = RemixJob.objects.create(
+        post=world.post, requester=follower, prompt="make it glow", seed=4, status=RemixJob.Status.HELD
+    )
+    held = Comment.objects.create(post=world.post, author=follower, kind=Comment.Kind.REMIX, text="SECRET-held-remix")
+    RemixResult.objects.create(job=held_job, comment=held, image="remixes/held.jpg", width=64, height=48)
+    request = RemixJob.objects.create(post=world.post, requester=other, prompt="SECRET-others-request", seed=5)
+    services.notify(recipient=owner, actor=follower, kind=Notification.Kind.REMIXED, text="SECRET-owners-notification")
+    details = [
+        f"/api/posts/{pending.pk}/",
+        f"/api/posts/{pending.pk}/comments/",
+        f"/api/comments/{held.pk}/",
+        f"/api/comments/{held.pk}/credentials/",
+        f"/api/remixes/{held_job.pk}/",
+        f"/api/remixes/{request.pk}/",
+    ]
+    return {
+        "SECRET-pending-post": {"owner", "staff"},  # under review: its author and staff
+        "SECRET-held-remix": set(),  # the held remix comment: shown nowhere in the API until approved
+        "SECRET-others-request": {"other", "owner", "staff"},  # a request: its requester, the post's owner, staff
+        "SECRET-owners-notification": {"owner"},
+    }, details
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_lists_and_details_never_show_what_the_caller_may_not_see(world: World, role: str) -> None:
+    """Every GET operation of the URL conf (lists and details, on the world's objects), read by each role: no
+    answer carries an object that role may not see."""
+    secrets, details = _secrets(world)
+    reads = sorted({name for name, method, _ in _api_operations() if method == "get"} - {"api-schema", "api-docs"})
+    assert len(reads) > 10
+    leaks = []
+    for url in [*(_url(name, world) for name in reads), *details]:
+        body = world.clients[role].get(url).content.decode()
+        leaks += [(url, marker) for marker, allowed in secrets.items() if role not in allowed and marker in body]
+    assert leaks == []
+    # The check sees a marker where one may be seen (so an empty answer would not pass it by accident).
+    if role in ("owner", "staff"):
+        assert "SECRET-pending-post" in world.clients[role].get("/api/posts/").content.decode()
+    if role == "other":
+        assert "SECRET-others-request" in world.clients[role].get("/api/me/remixes/").content.decode()

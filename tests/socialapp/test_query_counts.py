@@ -39,10 +39,10 @@ POST_DETAIL_ANONYMOUS = 2  # the post; its remix count
 COMMENTS = 3  # token; the post; the page of comments (authors, profiles, remix results and jobs joined)
 COMMENTS_ANONYMOUS = 2
 # token; the post; consent (one query: visibility, settings, follow, block); the moderation rules'
-# fingerprint; in the job's transaction: lock the requester, lock the post, three quota COUNTs and the
-# queue depth (remix.jobs), insert the job and its audit event (savepoint and release: the test's
-# own transaction); the new job's result (none yet) for the answer.
-REMIX_CREATE = 15
+# fingerprint; in the job's transaction: lock the creator's settings, the requester and the post, consent again
+# under those locks (one query), three quota COUNTs and the queue depth (remix.jobs), insert the job and its
+# audit event (savepoint and release: the test's own transaction); the new job's result (none yet) for the answer.
+REMIX_CREATE = 17
 # Browser pages, session auth: session, user, then the page's reads and the unread-notifications badge.
 FEED_PAGE = 4  # session; user; the page of posts; unread count
 POST_PAGE = 6  # session; user; the post; its comments; unread count; the remix panel's consent (one query)

@@ -114,3 +114,54 @@ def test_the_suite_runs_on_the_configured_database_and_broker() -> None:
     assert connection.vendor == expected_vendor
     broker = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
     assert broker == settings.CELERY_BROKER_URL
+
+
+def test_production_answers_carry_the_security_headers(tmp_path: Path) -> None:
+    """In production every answer (page, API, health) carries HSTS, nosniff, frame options, referrer policy and
+    the CSP, and plain HTTP is redirected to HTTPS (health checks excepted, so a load balancer can probe)."""
+    script = """
+import json
+import django
+django.setup()
+from django.test import Client
+client = Client(HTTP_HOST="remix.example.com")
+out = {}
+for path in ("/", "/login/", "/api/posts/", "/healthz"):
+    response = client.get(path, secure=True)
+    out[path] = {"status": response.status_code, **{h: response.headers.get(h) for h in (
+        "Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+        "Content-Security-Policy")}}
+out["http"] = client.get("/api/posts/").status_code
+out["http-location"] = client.get("/api/posts/").headers.get("Location")
+print(json.dumps(out))
+"""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS"))}
+    clean.update(
+        VAR_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="socialapp.settings",
+        DJANGO_ENV="production",
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="remix.example.com",
+        **_signing_env(tmp_path),
+    )
+    production = {k: v for k, v in clean.items() if k != "VAR_DIR"}
+    _manage("migrate", "--noinput", tmp_path=tmp_path, **production)
+    _manage("collectstatic", "--noinput", tmp_path=tmp_path, **production)  # the pages name hashed static files
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    for path in ("/", "/login/", "/api/posts/", "/healthz"):
+        headers = answers[path]
+        assert headers["status"] in (200, 302), (path, headers)
+        hsts = headers["Strict-Transport-Security"] or ""
+        assert "max-age=" in hsts and int(hsts.split("max-age=")[1].split(";")[0]) >= 31536000, (path, hsts)
+        assert "includeSubDomains" in hsts
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert "frame-ancestors 'none'" in (headers["Content-Security-Policy"] or "")
+    assert answers["http"] == 301 and answers["http-location"] == "https://remix.example.com/api/posts/"
