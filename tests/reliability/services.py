@@ -140,7 +140,7 @@ class Worker:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        wait_until(lambda: bool(self.pool_pids()), timeout=120, what=f"worker {self.name} to start its pool")
+        wait_until(lambda: len(self.children()) >= 2, timeout=120, what=f"worker {self.name}'s pool and beat")
         wait_until(lambda: "ready." in self.log.read_text(errors="replace"), timeout=120, what="worker ready")
         return self
 
@@ -149,15 +149,17 @@ class Worker:
         assert self.process is not None
         return self.process.pid
 
-    def pool_pids(self) -> list[int]:
-        """The pool processes (children of the main process that run tasks; beat is the other child)."""
+    def children(self) -> list[int]:
+        """The main process's children: its pool process and the embedded beat."""
         if self.process is None or self.process.poll() is not None:
             return []
-        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(self.pid)], capture_output=True, text=True)
-        return [int(line.split()[0]) for line in out.stdout.splitlines() if "beat" not in line.lower()]
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in out.stdout.split()]
 
-    def kill_pool_process(self) -> int:
-        pid = self.pool_pids()[0]
+    def kill_pool_process(self, claimed_by: str) -> int:
+        """kill -9 the pool process running a job: the one its claim names (``host:pid:start:thread``)."""
+        pid = int(claimed_by.split(":")[1])
+        assert pid in self.children(), f"{pid} is not a pool process of worker {self.pid}"
         os.kill(pid, signal.SIGKILL)
         return pid
 

@@ -36,7 +36,7 @@ def _succeeded(job: RemixJob) -> bool:
 
 
 def _kill_trials(scene: Scene, kill: Any, *, what: str, trials: int = KILLS) -> dict[str, Any]:
-    """``trials`` jobs, each killed mid-diffusion by ``kill()``; the seconds from kill to succeeded."""
+    """``trials`` jobs, each killed mid-diffusion by ``kill(job)``; the seconds from kill to succeeded."""
     recoveries: list[float] = []
     jobs: list[RemixJob] = []
     while len(recoveries) < trials:
@@ -49,7 +49,7 @@ def _kill_trials(scene: Scene, kill: Any, *, what: str, trials: int = KILLS) -> 
         except _TooLate:
             continue
         killed_at = time.monotonic()
-        kill()
+        kill(_status(job))
         services.wait_until(lambda job=job: _succeeded(job), timeout=180, what=f"job {job.pk} to recover after {what}")
         recoveries.append(time.monotonic() - killed_at)
     finals = {job.pk: _status(job) for job in jobs}
@@ -78,7 +78,7 @@ def test_pool_process_kill_9(scene: Scene, start_worker: Any) -> None:
     """The pool process dies mid-job: Celery redelivers the message at once (reject_on_worker_lost), and the new
     pool process takes the job over from its dead holder without waiting for the lease."""
     worker = start_worker()
-    figures = _kill_trials(scene, worker.kill_pool_process, what="a pool process kill -9")
+    figures = _kill_trials(scene, lambda job: worker.kill_pool_process(job.claimed_by), what="a pool process kill -9")
     services.record("worker pool kill -9", _line(figures), **figures)
     assert figures["lost"] == 0 and figures["duplicated"] == 0
     assert figures["max_attempts"] == 2  # each job: the killed delivery and the one that finished
@@ -89,7 +89,7 @@ def test_whole_worker_kill_9(scene: Scene, start_worker: Any) -> None:
     unacknowledged in Redis, so the sweeper of the restarted worker sees the dead holder and resends it."""
     holder: dict[str, services.Worker] = {"worker": start_worker()}
 
-    def kill_and_restart() -> None:
+    def kill_and_restart(job: RemixJob) -> None:
         holder["worker"].kill()
         holder["worker"] = start_worker()
 
