@@ -268,6 +268,10 @@ def test_an_unexpected_error_fails_the_job_with_a_code(
     job.refresh_from_db()
     assert job.status == "failed" and job.error_code == "internal_error"
     assert not RemixResult.objects.exists()
+    # The failed delivery keeps the timings of the stages it went through, and none it did not reach.
+    assert {"claim", "load_source", "fit", "model", "finish", "total"} <= set(job.timings)
+    assert "attach" not in job.timings and "provenance" not in job.timings
+    assert job.params["seed"] == job.seed  # what the model was given, recorded with the failure
 
 
 # --- a claim whose holder is gone ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -151,8 +152,6 @@ print(json.dumps(out))
         [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    import json
-
     answers = json.loads(result.stdout.strip().splitlines()[-1])
     for path in ("/", "/login/", "/api/posts/", "/healthz"):
         headers = answers[path]
