@@ -8,6 +8,8 @@ import statistics
 import time
 from typing import Any
 
+import pytest
+
 from remix.models import RemixJob
 from socialapp.models import Comment
 from tests.reliability import services
@@ -243,3 +245,37 @@ def test_postgresql_unreachable_for_a_few_seconds(scene: Scene, start_worker: An
     assert set(during["statuses"]) <= {"503"} and during["codes"] == ["service_unavailable"]
     assert health_status == 503 and health["database"].startswith("down") and after_status == 200
     assert comments == [1] * len(jobs)
+
+
+def test_enqueue_is_atomic_with_the_request(scene: Scene, start_worker: Any) -> None:
+    """A request rolled back after creating its job leaves no row and no message in Redis; a request made while
+    the broker is down is accepted, its message lost, and the sweeper sends it once the broker is back."""
+    import redis
+    from django.db import transaction
+
+    from remix import jobs
+
+    broker = redis.Redis(port=services.redis_port(), db=0)
+    before = broker.llen("remix")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        jobs.remix_job_create(post=scene.post, requester=scene.viewer, request=jobs.JobRequest(prompt="snow"))
+        raise RuntimeError("a later step of the request failed")
+    rolled_back = {"rows": RemixJob.objects.count(), "messages": broker.llen("remix") - before}
+    services.redis_stop()
+    lost = scene.request_remix(prompt="make it rain")  # 202: committed, its message could not be sent
+    services.redis_start()
+    assert broker.llen("remix") == 0  # the restarted broker has no message for it
+    sent_at = time.monotonic()
+    start_worker()
+    services.wait_until(lambda: _succeeded(lost), timeout=120, what="the sweeper to resend the lost message")
+    recovered = time.monotonic() - sent_at
+    services.record(
+        "enqueue atomicity",
+        f"rolled-back request: {rolled_back['rows']} jobs, {rolled_back['messages']} messages; request with the "
+        f"broker down: accepted, message lost, resent by the sweeper and succeeded {recovered:.1f} s after the "
+        f"broker came back (worker start included), {remix_comments(lost)} comment",
+        rolled_back=rolled_back,
+        recovered_s=round(recovered, 2),
+    )
+    assert rolled_back == {"rows": 0, "messages": 0}
+    assert _status(lost).attempts == 1 and remix_comments(lost) == 1
