@@ -13,7 +13,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379
 SERVICES_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL)/0 CACHE_URL=$(TEST_REDIS_URL)/1
 
-.PHONY: setup system-packages run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean moderation-report bench reliability
+.PHONY: setup system-packages proxy run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean moderation-report bench reliability security
 
 setup: system-packages $(VENV)/.installed
 
@@ -65,10 +65,19 @@ worker: migrate model signing
 web: migrate
 	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
 
-# Production-style web server (gunicorn); static files are served by whitenoise.
-serve: migrate
+# Debian's nginx, the production web tier's front (make serve, and the served-stack tests); installed only when
+# missing.
+proxy:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  echo "installing Debian's nginx-light for the production web tier"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx-light >/dev/null; }
+
+# The production web tier on $(PORT): nginx in front of gunicorn (slow clients, body limits, static files, media
+# after Django's check). WEB_CONCURRENCY sets gunicorn's workers (2).
+serve: migrate proxy
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(VENV)/bin/gunicorn socialapp.wsgi --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2} --access-logfile -
+	$(PY) manage.py serve --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2}
 
 # The prompt moderation corpus against the rules in the database: block rate and false positives
 # per category; fails when under 95% blocked or over 5% false positives.
@@ -103,7 +112,7 @@ browsers:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
 # Lint, the suite on the embedded default, then again on PostgreSQL + Redis where they answer.
-test: setup browsers lint test-embedded test-services
+test: setup browsers proxy lint test-embedded test-services
 
 test-embedded: setup
 	VAR_DIR=$(VAR_DIR)/test $(PY) -m pytest
@@ -122,6 +131,12 @@ reliability: setup
 	@DATABASE_URL=$(TEST_DATABASE_URL) VAR_DIR=$(VAR_DIR)/reliability-check $(PY) manage.py check_services >/dev/null && command -v redis-server >/dev/null || { \
 	  echo "make reliability needs PostgreSQL at $(TEST_DATABASE_URL) and redis-server"; exit 1; }
 	RELIABILITY_DATABASE_URL=$(dir $(TEST_DATABASE_URL))reliability $(PY) tests/reliability/run.py
+
+# The pen test's attacks against the served stack (nginx + gunicorn, real processes): brute force with rotating
+# headers, sign-up floods, oversized and deeply nested bodies, slow clients, decode bombs in parallel, media
+# visibility through the proxy. One line per attack with its figure.
+security: setup proxy
+	$(PY) tests/security/run.py
 
 clean:
 	rm -rf $(VAR_DIR)/test $(VAR_DIR)/test-services $(VAR_DIR)/screenshots

@@ -10,8 +10,9 @@ Each run starts from scratch:
      bulk_create: 200 users (half opted in to remixes, a fifth of those for followers only), 4,000
      follows, 1,000 posts; 100 of them have 20 text comments and 5 remixes (with their RemixJob and
      RemixResult rows). A few real media files are written once and shared by name.
-  2. gunicorn ``socialapp.wsgi`` as ``make serve`` runs it (no worker class given there, so gunicorn's
-     default, sync), but with one worker, on a free loopback port: development settings with DEBUG
+  2. gunicorn ``socialapp.wsgi`` as ``make serve`` runs it behind nginx (no worker class given there, so
+     gunicorn's default, sync), but alone, with one worker, on a free loopback port (the worker's own
+     throughput, without the proxy's share of the 2 cores): development settings with DEBUG
      off, an access log (a file here, stdout there), the remix quotas raised by environment so the
      load is not turned away. CONN_MAX_AGE is the settings' (60 s: a connection kept across requests) unless
      ``--conn-max-age`` says otherwise.
@@ -538,7 +539,7 @@ def _grow_to(total: int, *, fresh: bool) -> dict[str, Any]:
 def _seed_base() -> None:
     from django.conf import settings
     from django.contrib.auth.hashers import make_password
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from remix.models import CreatorSettings
     from socialapp import demo_media
@@ -572,8 +573,16 @@ def _seed_base() -> None:
     Follow.objects.bulk_create(
         Follow(follower=u, followee=users[(i + k) % USERS]) for i, u in enumerate(users) for k in range(1, 21)
     )
-    # The second half of the accounts are the clients of the load (token auth, as API clients call).
-    Token.objects.bulk_create(Token(key=Token.generate_key(), user=u) for u in users[USERS // 2 :])
+    # The second half of the accounts are the clients of the load (token auth, as API clients call). Tokens are
+    # stored hashed, so their keys are kept beside the database for the load generator.
+    keys = [AuthToken.objects.create(user=u, expiry=None)[1] for u in users[USERS // 2 :]]
+    _token_file().write_text(json.dumps(keys))
+
+
+def _token_file() -> Path:
+    from django.conf import settings
+
+    return Path(settings.VAR_DIR) / "bench-tokens.json"
 
 
 def _add_posts(users: list[Any], *, start: int, stop: int) -> None:
@@ -690,7 +699,6 @@ def _fixture() -> dict[str, Any]:
     from urllib.parse import quote, urlencode
 
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
     from remix.models import RemixResult
     from socialapp.api.pagination import NewestFirstCursorPagination
@@ -711,7 +719,7 @@ def _fixture() -> dict[str, Any]:
         "posts": Post.objects.count(),
         "posts_small": POSTS_SMALL,
         "feed_query_ms": _feed_query_ms(position),
-        "tokens": list(Token.objects.filter(user__username__startswith="bench-").values_list("key", flat=True)),
+        "tokens": json.loads(_token_file().read_text()),
         "hot_posts": hot,
         "deep_cursor": quote(cursor, safe=""),
         "database": database,

@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from socialapp import services as social_services
 from socialapp.models import Comment, Notification, User
 
 from . import audit, consent
-from .models import ConsentChange, RemixJob, RemixResult
+from .models import ConsentChange, RemixJob, RemixReport, RemixResult
 
 logger = logging.getLogger(__name__)
 
@@ -27,20 +28,27 @@ def remix_comment_deleted(*, comment: Comment, actor: User | None) -> None:
     """socialapp's ``on_comment_deleted`` hook, called in the deleting transaction just before the
     row goes (so what hangs off the comment can still be read).
 
-    A remix deleted by the post's creator is audited (``remix.deleted``) and its requester is told
-    (``remix_removed``). A remix deleted by its own requester is theirs to delete: nothing to record.
-    One removed with no actor (admin) is audited without a notification (takedowns, which notify,
-    go through ``remix.reports.remix_takedown``).
+    Every deletion is audited (``remix.deleted``); a remix deleted by the post's creator also tells its
+    requester (``remix_removed``). One removed with no actor (admin) is audited without a notification
+    (takedowns, which notify, go through ``remix.reports.remix_takedown``).
+
+    Evidence waits for a moderator: a remix held for review cannot be deleted by anyone but a moderator, and one
+    with an open report not by its own requester (raises ``PermissionDenied``, and nothing is deleted).
     """
     if comment.kind != Comment.Kind.REMIX:
-        return
-    if actor is not None and actor.pk == comment.author_id:
         return
     post = comment.post
     result = RemixResult.objects.filter(comment_id=comment.pk).select_related("job").first()
     job = result.job if result is not None else None
+    if actor is not None and job is not None:
+        if job.status == RemixJob.Status.HELD:
+            raise PermissionDenied("This remix is waiting for a moderator's review; it cannot be deleted until then.")
+        reported = RemixReport.objects.filter(job_ref=job.pk, status=RemixReport.Status.OPEN).exists()
+        if reported and actor.pk == comment.author_id:
+            raise PermissionDenied("This remix was reported and is waiting for a moderator; it cannot be deleted now.")
     prompt = job.prompt if job is not None else comment.text
-    by = f"@{actor.get_username()}" if actor is not None else "an admin"
+    by = "its requester" if actor is not None and actor.pk == comment.author_id else None
+    by = by or (f"@{actor.get_username()}" if actor is not None else "an admin")
     audit.record(
         audit.Action.REMIX_DELETED,
         actor=actor,

@@ -16,7 +16,7 @@ from socialapp import selectors as social_selectors
 from socialapp.models import User
 
 from . import provenance
-from .models import RemixJob, RemixResult
+from .models import RemixResult
 
 
 def sniff_image_type(data: bytes) -> str | None:
@@ -31,12 +31,14 @@ def sniff_image_type(data: bytes) -> str | None:
 
 
 def _pointer(job_id: int | None, *, viewer: User | AnonymousUser) -> dict[str, Any] | None:
-    """The remix a watermark names, as far as ``viewer`` may see it (nothing about hidden ones)."""
+    """The remix a watermark names, if ``viewer`` may see it now; None otherwise. A remix that is hidden (consent
+    off, held, taken down) or gone reads like no remix at all: saying "found, not visible to you" would confirm to
+    anyone holding a copy that a hidden remix exists."""
     if job_id is None:
         return None
     result = RemixResult.objects.select_related("comment__post").filter(job_id=job_id).first()
     if result is None or not social_selectors.comment_is_visible(comment=result.comment, user=viewer):
-        return {"visible": False}
+        return None
     return {
         "visible": True,
         "job": job_id,
@@ -46,12 +48,20 @@ def _pointer(job_id: int | None, *, viewer: User | AnonymousUser) -> dict[str, A
     }
 
 
+class TooLargeToDecode(Exception):
+    """The image would cost more memory to decode than the site allows (a decompression bomb)."""
+
+    sentence = "This image has too many pixels for its colour depth to be checked here."
+
+
 def describe(data: bytes, *, viewer: User | AnonymousUser, mime_type: str = "image/jpeg") -> dict[str, Any]:
-    """Everything the credentials endpoints answer about an image's bytes."""
+    """Everything the credentials endpoints answer about an image's bytes. Raises ``TooLargeToDecode`` (from the
+    image's header, before any work) for one over the decode budget."""
+    if not provenance.within_decode_budget(data):
+        raise TooLargeToDecode
     facts = provenance.read_credentials(data, mime_type=mime_type)
-    job_id = facts.get("watermark_job_id")
-    if job_id is not None and not RemixJob.objects.filter(pk=job_id).exists():
-        job_id = None  # a valid mark of a remix that no longer exists here
+    pointer = _pointer(facts.get("watermark_job_id"), viewer=viewer)
+    job_id = pointer["job"] if pointer is not None else None
     return {
         "c2pa": {
             "present": facts.get("present", False),
@@ -72,7 +82,7 @@ def describe(data: bytes, *, viewer: User | AnonymousUser, mime_type: str = "ima
         "ai_generated": bool(
             facts.get("digital_source_type") or facts.get("iptc_digital_source_type") or job_id is not None
         ),
-        "watermark": {"found": job_id is not None, "remix": _pointer(job_id, viewer=viewer)},
+        "watermark": {"found": job_id is not None, "remix": pointer},
     }
 
 

@@ -9,10 +9,11 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from socialapp import selectors as social_selectors
 from socialapp.extensions import UploadProvenance, UploadReview
 from socialapp.models import Comment, Post, User
 
-from . import consent, credentials, policy, provenance
+from . import audit, consent, credentials, jobs, policy, provenance
 from . import review as review_desk
 from .models import RemixJob, RemixResult
 from .results import payload
@@ -104,6 +105,33 @@ class RemixExtension:
             results += RemixResult.objects.filter(comment__in=missing).select_related("job")
         return {result.comment_id: payload(result, request=request) for result in results}
 
+    def media_visible(self, *, name: str, viewer: User | AnonymousUser) -> bool:
+        result = RemixResult.objects.select_related("comment__post", "job").filter(image=name).first()
+        if result is None:
+            return False
+        if viewer.is_authenticated and viewer.is_staff and viewer.has_perm("remix.view_remixjob"):
+            return True  # moderators look at held and reported remixes, which nobody else sees
+        return social_selectors.comment_is_visible(comment=result.comment, user=viewer)
+
+    def on_user_active_changed(self, *, user: User, active: bool, actor: User | None) -> None:
+        cancelled = 0 if active else jobs.cancel_requested_by(requester=user)
+        audit.record(
+            audit.Action.USER_REACTIVATED if active else audit.Action.USER_DEACTIVATED,
+            actor=actor,
+            subject=user,
+            summary=f"Account @{user.get_username()} {'reactivated' if active else 'deactivated'}",
+            detail={"cancelled_jobs": cancelled},
+        )
+
+    def on_user_removed(self, *, user: User, actor: User | None) -> None:
+        jobs.cancel_requested_by(requester=user)
+        audit.record(  # by id only: the account's name goes with it
+            audit.Action.USER_DELETED,
+            actor=actor,
+            summary=f"Account {user.pk} deleted",
+            detail={"user": user.pk, "posts": Post.objects.filter(author=user).count()},
+        )
+
     def on_unfollow(self, *, follower: User, followee: User) -> None:
         consent.follow_removed(creator=follower, former_follow=followee)
 
@@ -122,7 +150,7 @@ class RemixExtension:
                 "digital_source_type": ai_type,
                 "c2pa_state": facts.get("state"),
             }
-        return UploadProvenance(ai_info=ai_info, keep_original=bool(facts.get("present")))
+        return UploadProvenance(ai_info=ai_info)
 
     def review_upload(self, *, poster: bytes) -> UploadReview:
         return review_desk.upload_review(poster=poster)

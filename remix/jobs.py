@@ -22,10 +22,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from socialapp.models import Post, User
+from socialapp.throttling import retry_sentence
 
 from .memes import MemeTextInvalid, parse_meme_text
 from .models import CreatorSettings, RemixJob
@@ -68,6 +69,19 @@ class RateLimited(Exception):
         super().__init__(retry_after)
         self.retry_after = retry_after
         self.limit = limit
+
+
+class AccountTooNew(Exception):
+    """The requester's account is younger than REMIX_MIN_ACCOUNT_AGE_SECONDS; ``retry_after`` says for how long."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+    @property
+    def sentence(self) -> str:
+        wait = retry_sentence(self.retry_after)
+        return f"New accounts can remix other people's posts after a while: try again in {wait}."
 
 
 class QueueFull(Exception):
@@ -125,21 +139,23 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
 
     Returns ``(job, created)``; a repeated ``client_request_id`` returns the first job unchanged
     (``created`` False). Raises ``RemixRequestInvalid``, ``RemixNotAllowed``, ``PromptRejected``
-    (recorded in the audit log; no job), ``RateLimited`` (hourly and daily per-user caps, daily
-    per-post cap) or ``QueueFull`` (site-wide queue depth). The per-user and per-post caps are exact
+    (recorded in the audit log; no job), ``AccountTooNew`` (a throwaway account: younger than
+    REMIX_MIN_ACCOUNT_AGE_SECONDS, except on its own posts), ``RateLimited`` (hourly and daily per-user caps,
+    daily per-post cap) or ``QueueFull`` (site-wide queue depth). The per-user and per-post caps are exact
     under concurrency: those rows are locked while counting. An allowed prompt is recorded in the
-    audit log with the job it became, in the job's transaction.
+    audit log with the job it became, in the job's transaction. The idempotency key is the requester's per post.
     """
     from .moderation import prompts  # it imports this module (PromptRejected)
 
     if request.client_request_id:
-        existing = RemixJob.objects.filter(requester=requester, client_request_id=request.client_request_id).first()
+        existing = _same_request(post=post, requester=requester, key=request.client_request_id)
         if existing is not None:
             return existing, False
     valid = _validate(post, request)
     reason = remix_denied_reason(viewer=requester, post=post)
     if reason is not None:
         raise RemixNotAllowed(reason)
+    _check_account_age(post=post, requester=requester)
     prompts.moderate_request(prompt=valid.prompt, meme_text=valid.meme_text, requester=requester, post=post)
     try:
         with transaction.atomic():
@@ -169,12 +185,29 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
             transaction.on_commit(functools.partial(enqueue, job.pk), robust=True)
     except IntegrityError:
         # A concurrent retry with the same client_request_id won the insert: answer with its job.
-        existing = RemixJob.objects.filter(requester=requester, client_request_id=request.client_request_id).first()
+        existing = _same_request(post=post, requester=requester, key=request.client_request_id)
         if existing is None:
             raise
         return existing, False
     logger.info("remix job %s queued: post %s by user %s", job.pk, post.pk, requester.pk)
     return job, True
+
+
+def _same_request(*, post: Post, requester: User, key: str | None) -> RemixJob | None:
+    if not key:
+        return None
+    return RemixJob.objects.filter(requester=requester, post=post, client_request_id=key).first()
+
+
+def _check_account_age(*, post: Post, requester: User) -> None:
+    """Throwaway accounts wait before they may remix others' posts: a fresh account cannot step around a block
+    or spend a post's daily cap. A creator may always remix their own post."""
+    if requester.pk == post.author_id:
+        return
+    minimum = timedelta(seconds=max(0, int(settings.REMIX_MIN_ACCOUNT_AGE_SECONDS)))
+    old_enough_at = requester.date_joined + minimum
+    if old_enough_at > timezone.now():
+        raise AccountTooNew(_retry_after(requester.date_joined, minimum))
 
 
 def _retry_after(created: datetime | None, window: timedelta) -> int:
@@ -193,8 +226,14 @@ def _check_quotas(*, post: Post, requester: User) -> None:
             timedelta(seconds=settings.REMIX_RATE_WINDOW_SECONDS),
         ),
         ("user_daily", RemixJob.objects.filter(requester=requester), settings.REMIX_USER_DAILY_LIMIT, day),
-        ("post_daily", RemixJob.objects.filter(post=post), settings.REMIX_POST_DAILY_LIMIT, day),
     ]
+    if requester.pk != post.author_id:
+        # The post's cap is shared by everyone else, so it counts only remixes that were made or are on their way:
+        # requests cancelled or refused by a moderator cost the GPU little and must not let a few accounts use the
+        # cap up for all. The creator's own requests neither count toward it nor are held to it.
+        spent = RemixJob.objects.filter(post=post).exclude(requester_id=post.author_id)
+        spent = spent.exclude(status__in=[RemixJob.Status.CANCELLED, RemixJob.Status.REJECTED])
+        caps.append(("post_daily", spent, settings.REMIX_POST_DAILY_LIMIT, day))
     for limit, jobs, cap, window in caps:
         recent = jobs.filter(created_at__gte=now - window)
         if recent.count() >= cap:
@@ -205,16 +244,77 @@ def _check_quotas(*, post: Post, requester: User) -> None:
         raise QueueFull
 
 
+def _cancel_active(jobs: QuerySet[RemixJob], *, code: str, detail: str) -> int:
+    """Cancel the queued or running jobs among ``jobs`` (a conditional update: a job that finished meanwhile is left
+    as it is); how many. A running job notices at its next progress check and stops."""
+    return jobs.filter(status__in=RemixJob.ACTIVE).update(
+        status=RemixJob.Status.CANCELLED,
+        error_code=code,
+        error_detail=detail,
+        finished_at=timezone.now(),
+        lease_expires_at=None,
+    )
+
+
+def remix_job_cancel_by_moderator(*, job: RemixJob, moderator: User) -> bool:
+    """A moderator stops a queued or running job (admin). False when it was no longer active. Audited."""
+    from . import audit
+
+    updated = _cancel_active(
+        RemixJob.objects.filter(pk=job.pk), code="cancelled_by_moderator", detail="Cancelled by a moderator."
+    )
+    if updated:
+        audit.record(
+            audit.Action.JOB_CANCELLED,
+            actor=moderator,
+            subject=job.requester,
+            post=job.post_id,
+            job=job,
+            summary=f"Remix job {job.pk} cancelled by @{moderator.get_username()}",
+        )
+    return bool(updated)
+
+
+def remix_job_rerun(*, job: RemixJob, moderator: User) -> RemixJob:
+    """A new job with ``job``'s parameters, in the original requester's name, only if that requester may ask for it
+    now: ``remix_job_create``'s checks (consent, account, prompt moderation, quotas) decide, and raise as for the
+    requester. Audited as ``job.rerun`` with the new job."""
+    from . import audit
+
+    new_job, _ = remix_job_create(
+        post=job.post,
+        requester=job.requester,
+        request=JobRequest(prompt=job.prompt, frame_time=job.frame_time, meme_text=job.meme_text, seed=job.seed),
+    )
+    audit.record(
+        audit.Action.JOB_RERUN,
+        actor=moderator,
+        subject=job.requester,
+        post=job.post_id,
+        job=new_job,
+        summary=f"Remix job {job.pk} re-run by @{moderator.get_username()} as job {new_job.pk}",
+        detail={"original_job": job.pk},
+    )
+    return new_job
+
+
+def cancel_requested_by(*, requester: User) -> int:
+    """Cancel every queued or running job ``requester`` asked for (their account was deactivated)."""
+    return _cancel_active(
+        RemixJob.objects.filter(requester=requester),
+        code="account_deactivated",
+        detail="The account that asked for this remix was deactivated.",
+    )
+
+
 def remix_job_cancel(*, job: RemixJob, actor: User) -> RemixJob:
     """Cancel a queued or running job; the requester or the post's creator may. Idempotent on cancelled."""
     if actor.pk not in (job.requester_id, job.post.author_id):
         raise PermissionError
-    updated = RemixJob.objects.filter(pk=job.pk, status__in=RemixJob.ACTIVE).update(
-        status=RemixJob.Status.CANCELLED,
-        error_code="cancelled_by_user",
-        error_detail="Cancelled by the requester." if actor.pk == job.requester_id else "Cancelled by the creator.",
-        finished_at=timezone.now(),
-        lease_expires_at=None,
+    updated = _cancel_active(
+        RemixJob.objects.filter(pk=job.pk),
+        code="cancelled_by_user",
+        detail="Cancelled by the requester." if actor.pk == job.requester_id else "Cancelled by the creator.",
     )
     job.refresh_from_db()
     if not updated and job.status != RemixJob.Status.CANCELLED:

@@ -123,10 +123,11 @@ class RemixJob(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            # A retried request is recognised per post: the same key on another post is another request.
             models.UniqueConstraint(
-                fields=["requester", "client_request_id"],
+                fields=["requester", "post", "client_request_id"],
                 condition=Q(client_request_id__isnull=False),
-                name="remix_job_idempotency_key",
+                name="remix_job_idempotency_key_per_post",
             ),
             models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=1), name="remix_job_progress_0_1"),
         ]
@@ -170,7 +171,8 @@ class RemixResult(models.Model):
 
     job = models.OneToOneField(RemixJob, on_delete=models.CASCADE, related_name="result")
     comment = models.OneToOneField(Comment, on_delete=models.CASCADE, related_name="remix_result")
-    image = models.FileField(upload_to="remixes/", max_length=200)
+    # Indexed: the media gate finds the remix a requested file belongs to.
+    image = models.FileField(upload_to="remixes/", max_length=200, db_index=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -316,11 +318,16 @@ class AuditEvent(models.Model):
         REPORT_FILED = "report.filed", "Report filed"
         REPORT_DISMISSED = "report.dismissed", "Report dismissed"
         TAKEDOWN = "takedown", "Remix taken down"
-        REMIX_DELETED = "remix.deleted", "Remix deleted by the creator"
+        REMIX_DELETED = "remix.deleted", "Remix deleted (by its requester, the creator or an admin)"
         REMIXES_REMOVED_ALL = "remixes.removed_all", "Creator turned off and removed all remixes"
         USER_BLOCKED = "user.blocked", "User blocked from remixing"
         USER_UNBLOCKED = "user.unblocked", "User unblocked"
         RULE_CHANGED = "rule.changed", "Moderation rule changed"
+        JOB_CANCELLED = "job.cancelled", "Remix job cancelled by a moderator"
+        JOB_RERUN = "job.rerun", "Remix job re-run by a moderator"
+        USER_DEACTIVATED = "user.deactivated", "Account deactivated"
+        USER_REACTIVATED = "user.reactivated", "Account reactivated"
+        USER_DELETED = "user.deleted", "Account deleted"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     action = models.CharField(max_length=30, choices=Action.choices, db_index=True)

@@ -58,7 +58,8 @@ DEFAULT_RESOLUTION = {ARCH_INSTRUCT_PIX2PIX: 512, ARCH_FLUX_KONTEXT: 1024}
 DEFAULT_MAX_SEQUENCE_LENGTH = 512  # Kontext's T5 prompt length
 
 # Small facts about a model folder that its diffusers configs cannot hold (written by build_tiny_model,
-# optional for any other model): remix_resolution, remix_max_sequence_length.
+# optional for any other model): remix_name (the public id shown and signed instead of the folder's path),
+# remix_resolution, remix_max_sequence_length.
 REMIX_METADATA_FILE = "remix_model.json"
 
 # The working sizes ("buckets"): long side = the model's resolution, short side from one of these aspect ratios
@@ -254,9 +255,12 @@ class RemixPipeline:
             # Moderation of outputs is the worker's job (remix.moderation); also skips downloading the checker.
             kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
         pipe = pipeline_class.from_pretrained(source, **kwargs)
+        # What users, the job's record and the signed manifest call the model: a hub id as it is; a local folder by
+        # the name its metadata gives (else the folder's own name), never by its path on this server.
+        public_id = model if from_hub else str(metadata.get("remix_name") or folder.name)
         return cls.from_diffusers(
             pipe,
-            model_id=model,
+            model_id=public_id,
             revision=resolved_revision,
             device=device,
             optimizations=optimizations,
@@ -829,6 +833,7 @@ def build_tiny_model(target: Path, *, arch: str = ARCH_INSTRUCT_PIX2PIX, seed: i
     _quiet_progress_bars()
     pipe.save_pretrained(target, safe_serialization=True)
     metadata = {
+        "remix_name": f"remix-tiny-{arch}",
         "remix_resolution": TINY_RESOLUTION[arch],
         "remix_max_sequence_length": TINY_MAX_SEQUENCE_LENGTH,
         "remix_tiny": True,

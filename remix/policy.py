@@ -86,7 +86,7 @@ def decide(
 
 def remix_denied_reason(*, viewer: User | AnonymousUser, post: Post) -> Denial | None:
     """Why ``viewer`` may not remix ``post`` now, or ``None`` if they may. Reads fresh rows, in one query."""
-    if not viewer.is_authenticated:
+    if not viewer.is_authenticated or not viewer.is_active:  # a deactivated account cannot sign in either
         return Denial.LOGIN_REQUIRED
     visible = social_selectors.post_list_visible_to(user=viewer).filter(pk=post.pk)
     facts = _creator_facts(creator_ids=[post.author_id], viewer=viewer, post_visible=Exists(visible)).first()

@@ -69,8 +69,6 @@ _SCALES = [_LUMA_SCALE, _WATERMARK_SCALE, 0]
 _WATERMARK_KEY_SALT = "remix.provenance.watermark"
 # Above this, pixels are reduced before the watermark is read (it lives at 256 px anyway).
 _READ_MAX_SIDE = 2048
-# Uploaded files whose pixels are decoded for the watermark check; larger ones are refused (decompression bombs).
-_READ_MAX_PIXELS = 40_000_000
 
 JPEG_QUALITY = 90
 
@@ -106,6 +104,9 @@ class RemixFacts:
     prompt: str
     actions_extra: tuple[str, ...] = ()  # custom action names, e.g. ("remix.face_protected",)
     protected_faces: int = 0  # faces restored from the source (face protection); > 0 adds FACE_PROTECTED_ACTION
+    # The IPTC digital source type the source's own credentials declared (an AI-made upload), or None. Recorded as a
+    # fact of ours: the upload's manifest itself is never carried into a remix (it holds EXIF, GPS, device, names).
+    source_digital_source_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,12 +198,15 @@ def _embedder_class() -> type:
 
 
 def _watermark_keys() -> list[bytes]:
-    # The current secret first; fallbacks keep watermarks of images made before a key rotation readable.
-    return [settings.SECRET_KEY.encode(), *(str(k).encode() for k in getattr(settings, "SECRET_KEY_FALLBACKS", []))]
+    # REMIX_WATERMARK_KEY, a secret of its own (not SECRET_KEY, whose development default was public); fallbacks
+    # keep watermarks of images made before a key rotation readable.
+    current = settings.REMIX_WATERMARK_KEY
+    return [str(current).encode(), *(str(k).encode() for k in settings.REMIX_WATERMARK_KEY_FALLBACKS)]
 
 
 def _tag(job_id: int, *, secret: str | bytes | None = None) -> bytes:
-    return salted_hmac(_WATERMARK_KEY_SALT, job_id.to_bytes(4, "big"), secret=secret, algorithm="sha256").digest()[:4]
+    key = secret if secret is not None else _watermark_keys()[0]
+    return salted_hmac(_WATERMARK_KEY_SALT, job_id.to_bytes(4, "big"), secret=key, algorithm="sha256").digest()[:4]
 
 
 def watermark_payload(job_id: int) -> bytes:
@@ -486,7 +490,16 @@ def manifest_definition(facts: RemixFacts, *, payload: bytes) -> dict[str, Any]:
             },
             {
                 "label": SOURCE_ASSERTION,
-                "data": {"url": facts.source_post_url, "title": facts.source_title, "job": facts.job_id},
+                "data": {
+                    "url": facts.source_post_url,
+                    "title": facts.source_title,
+                    "job": facts.job_id,
+                    **(
+                        {"digitalSourceType": facts.source_digital_source_type}
+                        if facts.source_digital_source_type
+                        else {}
+                    ),
+                },
             },
         ],
     }
@@ -501,37 +514,29 @@ def _jpeg(image: Image.Image, *, quality: int, xmp: bytes | None = None) -> byte
     return buffer.getvalue()
 
 
-def sign_remix(
-    *, image: Image.Image, source: Image.Image, facts: RemixFacts, source_manifest_jpeg: bytes | None = None
-) -> bytes:
+def sign_remix(*, image: Image.Image, source: Image.Image, facts: RemixFacts) -> bytes:
     """The remix as the JPEG people download: watermarked, IPTC-labelled, C2PA-signed.
 
     Embeds the watermark of ``facts.job_id`` into ``image``, encodes it as JPEG (quality 90) with the XMP packet, and
-    signs a manifest whose parent ingredient is ``source`` — or ``source_manifest_jpeg`` (the uploaded file: JPEG, PNG
-    or WebP) when the source photo carried its own C2PA credentials, so they stay in the chain; if c2pa cannot take
-    that file as an ingredient, ``source`` is used instead. Raises ProvenanceUnavailable without a signing identity
-    (checked first, before any pixel work); c2pa.C2paError if signing itself fails.
+    signs a manifest whose parent ingredient is ``source``: the still as the site re-encoded it (pixels only), never
+    the uploaded file, whose own manifest would carry the uploader's EXIF (GPS, capture time, device), file name and
+    thumbnails into every remix. Raises ProvenanceUnavailable without a signing identity (checked first, before any
+    pixel work); c2pa.C2paError if signing itself fails.
     """
     identity = signing_identity()
     alg = _signing_alg(identity.private_key_pem)
     payload = watermark_payload(facts.job_id)
     marked = embed_watermark(image, job_id=facts.job_id)
     asset = _jpeg(marked, quality=JPEG_QUALITY, xmp=xmp_packet())
-    sign = functools.partial(_sign_jpeg, asset, facts=facts, payload=payload, identity=identity, alg=alg)
-    if source_manifest_jpeg is not None:
-        try:
-            return sign(parent=source_manifest_jpeg, parent_format=_sniff_format(source_manifest_jpeg))
-        except c2pa.C2paError as exc:
-            logger.warning("remix job %s: the source's credentials could not be kept: %s", facts.job_id, exc)
-    return sign(parent=_jpeg(source, quality=JPEG_QUALITY), parent_format="image/jpeg")
-
-
-def _sniff_format(data: bytes) -> str:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return "image/jpeg"
+    return _sign_jpeg(
+        asset,
+        parent=_jpeg(source, quality=JPEG_QUALITY),
+        parent_format="image/jpeg",
+        facts=facts,
+        payload=payload,
+        identity=identity,
+        alg=alg,
+    )
 
 
 def _sign_jpeg(
@@ -736,18 +741,42 @@ def _xmp_digital_source_type(xmp: bytes | str | None) -> str | None:
 _FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 
 
-def _decode_image(data: bytes) -> Image.Image | None:
+class DecodeRefused(Exception):
+    """The image's pixels would cost more memory to decode than the site allows (``within_decode_budget``)."""
+
+
+def within_decode_budget(data: bytes) -> bool:
+    """Whether the image in ``data`` may be decoded here (read from its header only): what the verify endpoints ask
+    before doing any work, so a decompression bomb gets a clear refusal instead of its pixels decoded."""
     try:
-        with Image.open(io.BytesIO(data), formats=list(_FORMATS.values())) as opened:
-            if opened.width * opened.height > _READ_MAX_PIXELS:
-                return None
-            if opened.format == "JPEG":
-                opened.draft("RGB", (_CANONICAL_SIDE * 2, _CANONICAL_SIDE * 2))  # decode big JPEGs at a reduced scale
-            image = opened.copy()
-            image.info = dict(opened.info)
-            return image
+        _decode_image(data, header_only=True)
+    except DecodeRefused:
+        return False
+    return True
+
+
+def _decode_image(data: bytes, *, header_only: bool = False) -> Image.Image | None:
+    """The decoded image, or None when it is not one we read. Raises ``DecodeRefused`` for a decompression bomb:
+    refused from its header (size and mode), before any pixel is decoded."""
+    from socialapp.uploads import within_decode_budget
+
+    try:
+        # No context manager: closing an Image frees its pixels, so it would need a copy (another full decode's
+        # worth of memory); the bytes are in memory already and there is no file to close.
+        opened = Image.open(io.BytesIO(data), formats=list(_FORMATS.values()))
+        if opened.format == "JPEG":
+            opened.draft("RGB", (_CANONICAL_SIDE * 2, _CANONICAL_SIDE * 2))  # decode big JPEGs at a reduced scale
     except Exception:  # Pillow raises many types for hostile files; any of them means "not an image we read"
         return None
+    if not within_decode_budget(opened):
+        raise DecodeRefused
+    if header_only:
+        return None
+    try:
+        opened.load()
+    except Exception:
+        return None
+    return opened
 
 
 def read_credentials(
@@ -790,7 +819,10 @@ def read_credentials(
     except Exception:  # c2pa raises C2paError subclasses (and ValueError/TypeError) for hostile files
         logger.info("c2pa could not read an uploaded file", exc_info=True)
 
-    image = _decode_image(data)
+    try:
+        image = _decode_image(data)
+    except DecodeRefused:  # a decompression bomb: its metadata and watermark stay unread
+        image = None
     if image is not None:
         info = image.info
         result["iptc_digital_source_type"] = _xmp_digital_source_type(info.get("xmp") or info.get("XML:com.adobe.xmp"))

@@ -24,7 +24,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from socialapp import selectors as social_selectors
 from socialapp.forms import CommentForm, ProfileForm
+from socialapp.middleware import body_limit
 from socialapp.models import Comment, Post, User
+from socialapp.throttling import throttle_page
 from socialapp.views import AuthenticatedRequest, is_htmx, login_required_page, safe_next
 
 from . import consent, credentials, jobs, policy, provenance, selectors
@@ -94,6 +96,11 @@ def remix_create(request: AuthenticatedRequest, pk: int) -> HttpResponse:
         except jobs.RemixNotAllowed as exc:
             # The post page shows the current reason in place of the form.
             return _refused(request, post, form, sentence=policy.DENIAL_SENTENCES[exc.reason], status=403)
+        except jobs.AccountTooNew as exc:
+            form.add_error(None, exc.sentence)
+            response = _refused(request, post, form, sentence=exc.sentence, status=403)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         except (jobs.RateLimited, jobs.QueueFull) as exc:
             wait = _retry_wait(exc.retry_after)
             if isinstance(exc, jobs.QueueFull):
@@ -322,7 +329,6 @@ def credentials_shown(info: dict[str, Any]) -> dict[str, Any]:
         "watermark_found": watermark["found"],
         # A comment's own panel says the mark points back at it; anywhere else it links to the remix.
         "watermark_is_this": bool(pointer.get("visible")) and pointer.get("comment") == info.get("comment"),
-        "watermark_visible": bool(pointer.get("visible")),
         "watermark_job": pointer.get("job"),
         "watermark_url": pointer.get("post_url"),
         "nothing": not (c2pa["present"] or watermark["found"] or info["iptc_digital_source_type"]),
@@ -357,6 +363,8 @@ def _human_size(size: int) -> str:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@throttle_page("verify")  # the API's rate and counters: the page and POST /api/credentials/verify/ share them
+@body_limit(lambda: settings.MAX_IMAGE_BYTES + 1024 * 1024)
 def check_image(request: HttpRequest) -> HttpResponse:
     """Anyone may check an image: its content credentials and whether it carries a remix's watermark.
     The same checks as ``POST /api/credentials/verify/``; nothing uploaded here is stored."""
@@ -365,8 +373,6 @@ def check_image(request: HttpRequest) -> HttpResponse:
         return render(request, "remix/check.html", context)
 
     too_large = f"That file is too large to check (the limit is {context['max_size']})."
-    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.MAX_IMAGE_BYTES + 1024 * 1024:
-        return render(request, "remix/check.html", {**context, "error": too_large}, status=413)
     upload = request.FILES.get("image")
     if upload is None:
         return render(request, "remix/check.html", {**context, "error": "Choose an image to check."}, status=400)
@@ -377,6 +383,9 @@ def check_image(request: HttpRequest) -> HttpResponse:
     if mime is None:
         error = "That file is not an image this page can check: choose a JPEG, PNG or WebP image."
         return render(request, "remix/check.html", {**context, "error": error}, status=400)
-    info = credentials.describe(data, viewer=request.user, mime_type=mime)
+    try:
+        info = credentials.describe(data, viewer=request.user, mime_type=mime)
+    except credentials.TooLargeToDecode as exc:
+        return render(request, "remix/check.html", {**context, "error": exc.sentence}, status=400)
     context.update(credentials=credentials_shown(info), filename=upload.name)
     return render(request, "remix/check.html", context)

@@ -199,15 +199,6 @@ def finish_image(
     return image
 
 
-def _original(job: RemixJob) -> bytes | None:
-    """A photo's original upload when it carried content credentials: kept as the remix's ingredient."""
-    name = job.post.original.name
-    if not name:
-        return None
-    with default_storage.open(name, "rb") as stored:
-        return stored.read()
-
-
 def remix_facts(
     job: RemixJob, *, model_id: str, model_revision: str, protected_faces: int = 0
 ) -> provenance.RemixFacts:
@@ -223,6 +214,7 @@ def remix_facts(
         source_title=f"Post {post.pk} by @{post.author.username}{frame}",
         prompt=job.prompt,
         protected_faces=protected_faces,
+        source_digital_source_type=(post.ai_info or {}).get("digital_source_type"),
     )
 
 
@@ -385,7 +377,9 @@ def _run_batch(batch: list[_Item]) -> None:
     try:
         pipeline = get_pipeline()
     except ModelUnavailable as exc:
-        _fail(lead, code="model_unavailable", detail=exc.detail)
+        # The detail names paths and hosts of this server: the log's, not the requester's, to read.
+        logger.error("remix job %s: the model is unavailable: %s", lead.pk, exc.detail)
+        _fail(lead, code="model_unavailable", detail="The remix model is not available right now; try again later.")
         return
     if not _prepare(lead, pipeline):
         return
@@ -576,9 +570,10 @@ def _after_model(item: _Item, result: EditResult, pipeline: RemixPipeline) -> Ou
     try:
         # Watermark, IPTC source type and a signed C2PA manifest: never published without them.
         with timer.stage("provenance"):
-            signed = provenance.sign_remix(image=image, source=source, facts=facts, source_manifest_jpeg=_original(job))
+            signed = provenance.sign_remix(image=image, source=source, facts=facts)
     except provenance.ProvenanceUnavailable as exc:
-        _fail(item, code="provenance_unavailable", detail=exc.detail)
+        logger.error("remix job %s: no signing identity: %s", job.pk, exc.detail)  # it names files of this server
+        _fail(item, code="provenance_unavailable", detail="The remix could not be signed, so it was not published.")
         return Outcome.FAILED
     with timer.stage("attach"):
         outcome = attach(

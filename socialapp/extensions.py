@@ -36,6 +36,15 @@ class PostExtension(Protocol):
     def comment_payloads(self, comments: Iterable[Comment], *, request: Any) -> dict[int, dict[str, Any]]:
         """The ``remix`` payload per comment id for comments of kind ``remix``."""
 
+    def media_visible(self, *, name: str, viewer: Viewer) -> bool:
+        """Whether a stored file of the feature's (not a post's own) may be handed to ``viewer`` now."""
+
+    def on_user_active_changed(self, *, user: User, active: bool, actor: User | None) -> None:
+        """``user``'s account was deactivated or reactivated (inside its transaction): stop what they started."""
+
+    def on_user_removed(self, *, user: User, actor: User | None) -> None:
+        """``user``'s account is about to be deleted (inside its transaction)."""
+
     def on_unfollow(self, *, follower: User, followee: User) -> None:
         """``follower`` stopped following ``followee`` (an audience may have narrowed)."""
 
@@ -56,8 +65,6 @@ class PostExtension(Protocol):
 class UploadProvenance:
     # Shown as the post's "AI info" label, e.g. {"source": "c2pa", "digital_source_type": "..."}; None: no label.
     ai_info: dict[str, Any] | None = None
-    # The original file's bytes, kept (never served) when it carries credentials worth passing on.
-    keep_original: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,22 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 
 class User(AbstractUser):
     """The account. Custom from the first migration so it can grow without a data migration."""
 
+    # When the password last changed (any path: sign-up, the settings page, admin, ``changepassword``, a reset):
+    # API tokens issued before it are refused (socialapp.auth), as Django refuses sessions made before it.
+    password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        self.password_changed_at = timezone.now()
 
 
 class Profile(models.Model):
@@ -62,9 +71,10 @@ class Post(models.Model):
 
     author = models.ForeignKey(User, on_delete=models.CASCADE, related_name="posts")
     media_type = models.CharField(max_length=5, choices=MediaType.choices)
-    media = models.FileField(upload_to=_media_path, max_length=200)
+    # Indexed: the media gate finds the post a requested file belongs to (socialapp.media).
+    media = models.FileField(upload_to=_media_path, max_length=200, db_index=True)
     # For a video, a real frame extracted with PyAV; for a photo, the photo itself (re-encoded).
-    poster = models.FileField(upload_to=_media_path, max_length=200)
+    poster = models.FileField(upload_to=_media_path, max_length=200, db_index=True)
     media_content_type = models.CharField(max_length=40)
     caption = models.TextField(max_length=2000, blank=True)
     duration = models.FloatField(null=True, blank=True, help_text="Seconds; videos only.")
@@ -73,10 +83,8 @@ class Post(models.Model):
     video_codec = models.CharField(max_length=20, blank=True)
     size_bytes = models.PositiveBigIntegerField(default=0)
     # What the upload's own metadata said about its origin (C2PA or IPTC AI source type): the "AI info" label.
+    # Only this is kept of the upload's metadata; the file itself is re-encoded and its manifest dropped.
     ai_info = models.JSONField(null=True, blank=True)
-    # The uploaded file as it came, kept only when it carries content credentials (never served: the
-    # suffix is not a media type), so a remix can name it as an ingredient.
-    original = models.FileField(upload_to=_media_path, max_length=200, blank=True)
     # The creator's per-post remix consent; the remix feature reads it through its policy.
     allow_remix = models.BooleanField(default=False)
 

@@ -20,6 +20,8 @@ def post_list_visible_to(*, user: User | AnonymousUser) -> QuerySet[Post]:
     posts = Post.objects.select_related("author", "author__profile").order_by("-created_at", "-id")
     if user.is_staff:
         return posts
+    # A deactivated (banned) account's posts are nobody's to see but staff's, and so not remixable either.
+    posts = posts.filter(author__is_active=True)
     # "Published, or mine", written as "not (unpublished and not mine)": the same rows (both columns
     # are NOT NULL, and a review state added later stays hidden), but with no equality on the
     # review_state index at the top. SQLite keeps no statistics, so given one it collects every
@@ -30,6 +32,17 @@ def post_list_visible_to(*, user: User | AnonymousUser) -> QuerySet[Post]:
     if user.is_authenticated:
         hidden &= ~Q(author_id=user.pk)
     return posts.exclude(hidden)
+
+
+def media_visible_to(*, name: str, user: User | AnonymousUser) -> bool:
+    """Whether the stored file ``name`` may be handed to ``user`` now: a post's media or poster while the post is
+    visible to them (``post_list_visible_to``), or a file of the feature app's while it says so (a remix image while
+    its comment is shown). A file that no object owns is never served."""
+    owner = Post.objects.filter(Q(media=name) | Q(poster=name)).values_list("pk", flat=True).first()
+    if owner is not None:
+        return post_list_visible_to(user=user).filter(pk=owner).exists()
+    extension = extensions.get()
+    return extension is not None and extension.media_visible(name=name, viewer=user)
 
 
 def feed_for(*, user: User | AnonymousUser, following_only: bool = False, author: str | None = None) -> QuerySet[Post]:
@@ -47,7 +60,9 @@ def feed_for(*, user: User | AnonymousUser, following_only: bool = False, author
 def comment_list_for(*, post: Post, user: User | AnonymousUser) -> QuerySet[Comment]:
     """Comments under ``post`` that ``user`` may see, oldest first (remixes only while consented)."""
     comments = (
-        Comment.objects.filter(post=post).select_related("author", "author__profile").order_by("created_at", "id")
+        Comment.objects.filter(post=post, author__is_active=True)
+        .select_related("author", "author__profile")
+        .order_by("created_at", "id")
     )
     extension = extensions.get()
     return extension.visible_comments(comments, viewer=user) if extension is not None else comments

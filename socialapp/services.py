@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -17,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.signals import post_delete as post_delete_signal
 from django.utils import timezone
 
 from . import extensions
@@ -48,6 +51,45 @@ def user_register(*, username: str, password: str, email: str = "") -> User:
             raise UsernameTaken(username) from exc
         Profile.objects.create(user=user)
     return user
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    key: str  # shown to the client once; only its digest is stored
+    expires_at: datetime | None
+
+
+def api_token_issue(*, user: User) -> IssuedToken:
+    """A new API token for one client of ``user`` (each client signs in for its own). Expires after REST_KNOX's
+    TOKEN_TTL. At most API_TOKENS_PER_USER live at once: the oldest goes when a new one would be one too many."""
+    from knox.models import AuthToken
+    from knox.settings import knox_settings
+
+    limit = knox_settings.TOKEN_LIMIT_PER_USER
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()  # serialises a user's sign-ins
+        AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
+        if limit:
+            surplus = AuthToken.objects.filter(user=user).order_by("-created").values_list("pk", flat=True)[limit - 1 :]
+            AuthToken.objects.filter(pk__in=list(surplus)).delete()
+        token, key = AuthToken.objects.create(user=user)
+    return IssuedToken(key=key, expires_at=token.expiry)
+
+
+def api_token_revoke(*, token: object) -> None:
+    """Revoke one token (the client that holds it signs out)."""
+    from knox.models import AuthToken
+
+    if isinstance(token, AuthToken):
+        token.delete()
+
+
+def api_tokens_revoke_all(*, user: User) -> int:
+    """Revoke every API token of ``user`` (signed out everywhere); returns how many."""
+    from knox.models import AuthToken
+
+    deleted, _ = AuthToken.objects.filter(user=user).delete()
+    return deleted
 
 
 def profile_update(*, user: User, display_name: str | None = None, bio: str | None = None) -> Profile:
@@ -114,11 +156,6 @@ def post_create(*, author: User, upload: UploadedFile, caption: str = "", allow_
             review = extension.review_upload(poster=media.poster_path.read_bytes()) if extension is not None else None
             with transaction.atomic():
                 token = secrets.token_urlsafe(16)
-                original_name = ""
-                if origin is not None and origin.keep_original and media.media_type == Post.MediaType.IMAGE:
-                    upload.seek(0)
-                    original_name = default_storage.save(f"posts/{token}.original", File(upload))
-                    saved.append(original_name)
                 with media.media_path.open("rb") as fh:
                     media_name = default_storage.save(f"posts/{token}{media.media_ext}", File(fh))
                 saved.append(media_name)
@@ -139,7 +176,6 @@ def post_create(*, author: User, upload: UploadedFile, caption: str = "", allow_
                     size_bytes=media.size_bytes,
                     allow_remix=allow_remix,
                     ai_info=origin.ai_info if origin is not None else None,
-                    original=original_name,
                     review_state=Post.Review.PENDING if review is not None and review.hold else Post.Review.PUBLISHED,
                     moderation=review.moderation if review is not None else None,
                 )
@@ -160,6 +196,13 @@ def post_update(*, post: Post, actor: User, caption: str | None = None, allow_re
     """Change a post's caption or remix toggle. Only its author may; raises ``PermissionDenied``."""
     if post.author_id != actor.pk:
         raise PermissionDenied("Only the author can edit this post.")
+    return post_change(post=post, actor=actor, caption=caption, allow_remix=allow_remix)
+
+
+def post_change(*, post: Post, actor: User, caption: str | None = None, allow_remix: bool | None = None) -> Post:
+    """Change a post's caption or remix toggle with no permission check (the author through ``post_update``, a
+    moderator in admin): a toggle change goes through the feature's consent service (locks, ledger naming
+    ``actor``, cancelled jobs) whoever makes it."""
     with transaction.atomic():
         if caption is not None:
             post.caption = caption
@@ -175,13 +218,60 @@ def post_update(*, post: Post, actor: User, caption: str | None = None, allow_re
     return post
 
 
-def _delete_files_on_commit(*names: str | None) -> None:
+def _delete_post_files_on_commit(sender: type[Post], instance: Post, **kwargs: object) -> None:
+    # Every way a post row goes (post_remove, a moderator's rejection, an account deleted in admin and the cascade
+    # it starts) takes its files, once that deletion has committed: a rolled-back delete keeps them. A file
+    # cleanup, not a business rule, so the model's own deletion signal is the hook (as for remix images).
+    names = [instance.media.name, instance.poster.name]
+
     def delete() -> None:
         for name in names:
             if name:
                 default_storage.delete(name)
 
     transaction.on_commit(delete)
+
+
+def connect_file_cleanup() -> None:
+    post_delete_signal.connect(_delete_post_files_on_commit, sender=Post, dispatch_uid="socialapp-post-files")
+
+
+def user_set_active(*, user: User, active: bool, actor: User | None = None) -> bool:
+    """Deactivate (ban) or reactivate an account. Returns False when it already was so.
+
+    A deactivated account cannot sign in; its sessions stop working at once (Django refuses inactive users), its
+    API tokens are revoked, its posts and comments are hidden from everyone but staff (``selectors``), and the
+    feature app stops what it started (its queued remix jobs are cancelled) in the same transaction.
+    """
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.is_active == active:
+            user.is_active = active
+            return False
+        locked.is_active = active
+        locked.save(update_fields=["is_active"])
+        user.is_active = active
+        extension = extensions.get()
+        if not active:
+            api_tokens_revoke_all(user=locked)
+        if extension is not None:
+            extension.on_user_active_changed(user=locked, active=active, actor=actor)
+    logger.info("account %s %s by %s", user.pk, "reactivated" if active else "deactivated", actor.pk if actor else None)
+    return True
+
+
+def user_remove(*, user: User, actor: User | None = None) -> None:
+    """Delete an account and everything of it: its posts (and their files, comments and remixes), its comments
+    and remixes under others' posts (and their files), its jobs, follows and notifications. The feature app hears
+    of it first (it keeps an audit record by id). Files go once the deletion commits."""
+    with transaction.atomic():
+        extension = extensions.get()
+        if extension is not None:
+            extension.on_user_removed(user=user, actor=actor)
+        # Posts one at a time through post_remove: each takes the post's lock first, as a worker attaching to it does.
+        for post in Post.objects.filter(author=user):
+            post_remove(post=post)
+        user.delete()
 
 
 def post_delete(*, post: Post, actor: User) -> None:
@@ -197,9 +287,7 @@ def post_remove(*, post: Post) -> None:
         # The post's row first: a worker attaching a remix locks the post and then its job, so a delete that
         # removed the job rows before reaching the post could deadlock with it (PostgreSQL).
         Post.objects.select_for_update().filter(pk=post.pk).first()
-        # Files go only once the rows are gone for good; a rolled-back delete keeps them.
-        _delete_files_on_commit(post.media.name, post.poster.name, post.original.name)
-        post.delete()
+        post.delete()  # its files go once this commits (connect_file_cleanup)
 
 
 def comment_create(*, post: Post, author: User, text: str) -> Comment:

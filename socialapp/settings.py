@@ -8,6 +8,10 @@ turns on the deploy hardening and refuses to start with a default secret key.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -17,8 +21,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
-# Where all local state lives: SQLite, the filesystem broker, media, models, certificates.
+# Where all local state lives: SQLite, the filesystem broker, media, models, certificates, secrets.
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+
+# Everything this process writes (the database, media, secrets, logs) is readable by its own user only, and the
+# state folder is closed to everyone else (a database or secret made before this still cannot be reached).
+os.umask(0o077)
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+with contextlib.suppress(PermissionError):  # a VAR_DIR someone else owns keeps its mode
+    VAR_DIR.chmod(0o700)
 
 # "development" (the embedded default) or "production" (deploy hardening, real secrets required).
 DJANGO_ENV = env.str("DJANGO_ENV", default="development")
@@ -26,16 +37,46 @@ if DJANGO_ENV not in {"development", "production"}:
     raise ImproperlyConfigured(f"DJANGO_ENV must be 'development' or 'production', not {DJANGO_ENV!r}")
 PRODUCTION = DJANGO_ENV == "production"
 
-# The embedded default's key; production refuses to start with it (or with none).
-_DEVELOPMENT_SECRET_KEY = "django-insecure-remix-development-key-do-not-use-in-production"  # noqa: S105
-SECRET_KEY = env.str("SECRET_KEY", default=_DEVELOPMENT_SECRET_KEY)
-if PRODUCTION and (
-    SECRET_KEY == _DEVELOPMENT_SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50
-):
-    raise ImproperlyConfigured(
-        "DJANGO_ENV=production needs SECRET_KEY set to a random value of at least 50 characters "
-        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))')."
-    )
+
+def _local_secret(name: str) -> str:
+    """A random secret kept in ``VAR_DIR/secrets/<name>``: made (mode 0600) by the first process that needs it, the
+    same for every process and restart after. Written to a temporary file and linked into place, so two processes
+    starting at once (web and worker) agree on one value."""
+    folder = VAR_DIR / "secrets"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / name
+    if not path.exists():
+        draft = folder / f".{name}.{os.getpid()}"
+        draft.write_text(secrets.token_urlsafe(64))
+        with contextlib.suppress(FileExistsError):  # another process won: its value is the one
+            os.link(draft, path)
+        draft.unlink()
+    return path.read_text().strip()
+
+
+def _secret(name: str, *, purpose: str) -> str:
+    """A secret from the environment; in development, when unset, a random one kept under VAR_DIR. Production
+    refuses to start without it (there is no public default anyone could read in the repository)."""
+    value = env.str(name, default="")
+    if value:
+        if PRODUCTION and (len(value) < 50 or value.startswith("django-insecure")):
+            raise ImproperlyConfigured(
+                f"DJANGO_ENV=production needs {name} set to a random value of at least 50 characters ({purpose}; "
+                "e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+            )
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            f"DJANGO_ENV=production needs {name} ({purpose}): a random value of at least 50 characters "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+        )
+    return _local_secret(name.lower())
+
+
+# Signs sessions, CSRF tokens and password-reset links. Development keeps a random one in VAR_DIR/secrets.
+SECRET_KEY = _secret("SECRET_KEY", purpose="it signs sessions and tokens")
+# Older keys still accepted for signatures made before a rotation (comma-separated).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 # Debug pages never in production, whatever the environment says.
 DEBUG = env.bool("DEBUG", default=False) and not PRODUCTION
@@ -62,7 +103,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens: stored hashed, one per client, expiring (knox); password guessing locked out (axes).
+    "knox",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "socialapp",
@@ -71,6 +114,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a body (sessions, CSRF, DRF): an oversized one is refused from its declared length.
+    "socialapp.middleware.RequestBodyLimitMiddleware",
+    "socialapp.middleware.ServerHeaderMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -80,6 +126,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "socialapp.middleware.ContentSecurityPolicyMiddleware",
     "socialapp.middleware.ServiceUnavailableMiddleware",
+    # Last: turns a sign-in refused for too many failures into its 429 answer (socialapp.throttling).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "socialapp.urls"
@@ -125,10 +173,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The cache (throttling, cached counts): local memory by default, e.g. redis://127.0.0.1:6379/1.
-CACHES = {"default": env.cache_url_config(env.str("CACHE_URL", default="") or "locmemcache://")}
+# The cache (throttle counters): files under VAR_DIR by default, shared by every process of this machine (web
+# workers each counting on their own would multiply every rate by their number), e.g. redis://127.0.0.1:6379/1.
+CACHES = {"default": env.cache_url_config(env.str("CACHE_URL", default="") or f"filecache://{VAR_DIR / 'cache'}")}
 
 AUTH_USER_MODEL = "socialapp.User"
+# django-axes first: it refuses a sign-in while the client address or the account is locked out.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -139,6 +190,8 @@ AUTH_PASSWORD_VALIDATORS = [
 if env.bool("FAST_PASSWORD_HASHER", default=False) and not PRODUCTION:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "login"
+# Sessions end after two weeks (Django's default), and when the password changes (Django's session hash).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 3600)
 LOGIN_REDIRECT_URL = "feed"
 LOGOUT_REDIRECT_URL = "feed"
 
@@ -152,9 +205,14 @@ STATIC_ROOT = VAR_DIR / "static"
 STORAGES = {
     # Uploaded media: the local filesystem under VAR_DIR/media, or any Django storage
     # (e.g. storages.backends.s3.S3Storage with django-storages installed).
+    # Wrapped so that every media URL points at the app's media gate (socialapp.media), which checks who may see
+    # the file before handing it out, whatever the storage.
     "default": {
-        "BACKEND": env.str("MEDIA_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": env.json("MEDIA_STORAGE_OPTIONS", default={}),
+        "BACKEND": "socialapp.storage.GatedStorage",
+        "OPTIONS": {
+            "backend": env.str("MEDIA_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
+            "options": env.json("MEDIA_STORAGE_OPTIONS", default={}),
+        },
     },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -165,14 +223,29 @@ STORAGES = {
 # Where local media files live (default under VAR_DIR).
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
-# Whether Django itself serves MEDIA_ROOT (the embedded default); off when a CDN or S3 serves media.
-SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+# How the media gate hands out a file once it has checked that the viewer may see it: "django" streams it (the
+# embedded default), "accel" answers X-Accel-Redirect for the nginx of `make serve` to send it, "redirect" answers
+# a 302 to the storage's own short-lived signed URL (S3 with querystring_auth; see the README).
+MEDIA_DELIVERY = env.str("MEDIA_DELIVERY", default="django")
+if MEDIA_DELIVERY not in {"django", "accel", "redirect"}:
+    raise ImproperlyConfigured(f"MEDIA_DELIVERY must be 'django', 'accel' or 'redirect', not {MEDIA_DELIVERY!r}")
+# The internal nginx location X-Accel-Redirect points at (MEDIA_DELIVERY=accel).
+MEDIA_ACCEL_PREFIX = "/_protected_media/"
 WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # Uploads: request bodies above this many bytes are spooled to disk, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
-FILE_UPLOAD_PERMISSIONS = 0o644
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+# Request bodies: anything over this many bytes is refused (413 request_too_large) from its declared length,
+# before it is read; views that take uploads declare their own larger limit (socialapp.middleware.body_limit).
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
+# Django's own bounds on what it parses from a form body (the limit above comes first).
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+# JSON bodies nested deeper than this are refused (400 too_deeply_nested); the API's deepest body has depth 2.
+MAX_JSON_DEPTH = env.int("MAX_JSON_DEPTH", default=32)
 # Largest accepted video upload in bytes (413 above it).
 MAX_VIDEO_BYTES = env.int("MAX_VIDEO_BYTES", default=200 * 1024 * 1024)
 # Largest accepted image upload in bytes (413 above it).
@@ -183,6 +256,15 @@ MAX_VIDEO_SECONDS = env.float("MAX_VIDEO_SECONDS", default=180.0)
 MAX_VIDEO_SIDE = env.int("MAX_VIDEO_SIDE", default=4096)
 # Largest accepted image, in pixels (width x height); larger is treated as a decompression bomb.
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
+# Largest image decode, in bytes of decoded pixels (width x height x bytes per pixel of its mode): a 16-bit RGBA
+# image costs 8 bytes a pixel, so pixels alone do not bound memory. 40 MP of 8-bit RGB fits.
+MAX_DECODED_IMAGE_BYTES = env.int("MAX_DECODED_IMAGE_BYTES", default=128 * 1024 * 1024)
+# Highest accepted video frame rate (frames per second).
+MAX_VIDEO_FPS = env.float("MAX_VIDEO_FPS", default=120.0)
+# The most a seek in a video may have to decode, in pixels (frames from the previous keyframe x width x height):
+# choosing a frame of a remix decodes forward from a keyframe. 2e9 is ~0.5 s of decoding here; 4K at 60 fps with
+# a keyframe every 2 s is 1e9.
+MAX_SEEK_DECODE_PIXELS = env.float("MAX_SEEK_DECODE_PIXELS", default=2e9)
 
 # Celery: kombu's filesystem transport under VAR_DIR by default, e.g. redis://127.0.0.1:6379/0 in production.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
@@ -254,8 +336,11 @@ REMIX_RATE_WINDOW_SECONDS = env.int("REMIX_RATE_WINDOW_SECONDS", default=3600)
 # Daily caps (rolling 24 hours): remixes one user may request, and remixes of one post from everyone.
 REMIX_USER_DAILY_LIMIT = env.int("REMIX_USER_DAILY_LIMIT", default=100)
 REMIX_POST_DAILY_LIMIT = env.int("REMIX_POST_DAILY_LIMIT", default=200)
-# Jobs waiting (queued) site-wide before new requests get 503 queue_full instead of an unbounded queue.
+# Jobs waiting (queued) site-wide before new requests get 429 queue_full instead of an unbounded queue.
 REMIX_QUEUE_MAX = env.int("REMIX_QUEUE_MAX", default=500)
+# Seconds an account must exist before it may ask for remixes of others' posts (403 account_too_new): throwaway
+# accounts cannot dodge a block or spend a post's daily cap. A day in production, none in development.
+REMIX_MIN_ACCOUNT_AGE_SECONDS = env.int("REMIX_MIN_ACCOUNT_AGE_SECONDS", default=86400 if PRODUCTION else 0)
 # Trust and safety. NudeNet classes that flag an image, and the detector score from which they do.
 REMIX_NUDITY_CLASSES = env.list(
     "REMIX_NUDITY_CLASSES",
@@ -286,6 +371,12 @@ REMIX_OUTPUT_MIN_SIDE = env.int("REMIX_OUTPUT_MIN_SIDE", default=512)
 REMIX_MAX_BATCH = env.int("REMIX_MAX_BATCH", default=4)
 # Milliseconds a claimed job waits for companions when its batch is not full (0 = take only those queued).
 REMIX_BATCH_WAIT_MS = env.int("REMIX_BATCH_WAIT_MS", default=50)
+# The key of the watermark's tag (an HMAC of the job id): whoever holds it can make an image that
+# /api/credentials/verify/ attributes to a real remix, so it is its own secret, not SECRET_KEY. Development keeps
+# a random one in VAR_DIR/secrets; production refuses to start without it.
+REMIX_WATERMARK_KEY = _secret("REMIX_WATERMARK_KEY", purpose="it keys the remix watermark's tag")
+# Older watermark keys, still accepted when reading marks made before a rotation (comma-separated).
+REMIX_WATERMARK_KEY_FALLBACKS = env.list("REMIX_WATERMARK_KEY_FALLBACKS", default=[])
 # Provenance: the C2PA signing certificate chain (leaf first, PEM) and its private key (PEM), as files.
 # The embedded default uses a local test CA made by `manage.py remix_make_signing_cert VAR_DIR/signing`;
 # production must be given the operator's own and refuses to start without them.
@@ -322,24 +413,62 @@ for _folder in (
 ):
     _folder.mkdir(parents=True, exist_ok=True)
 
+# Proxies of ours in front of the app that append to X-Forwarded-For (nginx of `make serve` is one; a TLS load
+# balancer in front of it another). The client address every throttle and lockout keys on is the entry the
+# outermost of them wrote; 0 (the embedded run, nothing in front) uses the connection's own address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Password guessing (django-axes, every authenticate() call): after LOGIN_FAILURE_LIMIT failures from one client
+# address, or against one account, sign-ins from it or to it are refused (429 too_many_attempts) for
+# LOGIN_LOCKOUT_SECONDS, doubled for each further round of failures, up to LOGIN_LOCKOUT_MAX_SECONDS.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=60)
+LOGIN_LOCKOUT_MAX_SECONDS = env.int("LOGIN_LOCKOUT_MAX_SECONDS", default=24 * 3600)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_COOLOFF_TIME = "socialapp.throttling.login_cool_off"
+# Each failure row expires on its own (cool-offs differ per client), and a success resets nothing: signing in to
+# an account of one's own must not wipe the failures of an address that is guessing someone else's password.
+AXES_USE_ATTEMPT_EXPIRATION = True
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "socialapp.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "socialapp.throttling.login_locked_out"
+AXES_ENABLE_ADMIN = True
+AXES_VERBOSE = False
+
+# API tokens (knox): a token per client, stored as a SHA-512 digest, expiring after API_TOKEN_TTL_HOURS (each
+# use within its last half renews nothing: clients rotate with POST /api/auth/token/refresh/), refused after
+# the account's password changes (socialapp.auth).
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=24 * 7)),
+    "TOKEN_LIMIT_PER_USER": env.int("API_TOKENS_PER_USER", default=20),
+    "AUTO_REFRESH": False,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
 # DRF: token or session auth, {"code", "detail"} errors, cursor pagination.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "socialapp.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # JSON in and out only: no browsable HTML renderer (it showed the API's internals to anyone with a browser).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["socialapp.api.parsers.BoundedJSONParser"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_PAGINATION_CLASS": "socialapp.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "socialapp.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_THROTTLE_RATES": {
-        # Sign-ups and token requests per client IP.
+        # Token requests per client address (password guessing itself is axes' job, per address and account).
         "auth": env.str("AUTH_THROTTLE_RATE", default="30/minute"),
+        # Sign-ups per client address, on the site and the API.
+        "signup": env.str("SIGNUP_THROTTLE_RATE", default="10/hour"),
         # Uploads per user.
         "uploads": env.str("UPLOAD_THROTTLE_RATE", default="60/hour"),
-        # Image checks (content credentials) per client.
-        "verify": env.str("VERIFY_THROTTLE_RATE", default="60/minute"),
+        # Image checks (content credentials) per client, on the API and the /check/ page.
+        "verify": env.str("VERIFY_THROTTLE_RATE", default="30/minute"),
         # Reports of remixes per user (repeat reports of one remix are collapsed anyway).
         "reports": env.str("REPORT_THROTTLE_RATE", default="30/hour"),
     },

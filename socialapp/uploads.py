@@ -268,6 +268,24 @@ def _unsupported_sentence(head: bytes) -> str:
 
 # --- photos --------------------------------------------------------------------------------------
 
+# Bytes per pixel of each Pillow mode once decoded (16-bit PNGs of colour decode to 8-bit modes; "I;16" greyscale
+# keeps 2 bytes). An unknown mode counts as the widest.
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+_MODE_BYTES |= {"RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4, "I": 4, "F": 4}
+
+
+def decoded_bytes(image: Image.Image) -> int:
+    """What decoding ``image`` (opened, not yet loaded) will allocate: width x height x bytes per pixel of its mode."""
+    return image.width * image.height * _MODE_BYTES.get(image.mode, 8)
+
+
+def within_decode_budget(image: Image.Image) -> bool:
+    """Whether ``image`` may be decoded: at most MAX_IMAGE_PIXELS pixels and MAX_DECODED_IMAGE_BYTES bytes. Pixels
+    alone do not bound memory: a 6320 x 6320 RGBA image is under 40 MP and decodes to 160 MB (and to more in the
+    float arrays that read watermarks)."""
+    pixels = image.width * image.height
+    return 0 < pixels <= settings.MAX_IMAGE_PIXELS and decoded_bytes(image) <= settings.MAX_DECODED_IMAGE_BYTES
+
 
 def _process_image(source: Path, workdir: Path, pil_format: str, upload: UploadedFile) -> ValidatedMedia:
     max_pixels = int(settings.MAX_IMAGE_PIXELS)
@@ -280,9 +298,15 @@ def _process_image(source: Path, workdir: Path, pil_format: str, upload: Uploade
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source, formats=[pil_format]) as opened:
                 width, height = opened.size
-                # Checked before load(): the header's size is what decoding would allocate.
+                # Checked before load(): the header's size and mode are what decoding would allocate.
                 if width < 1 or height < 1 or width * height > max_pixels:
                     raise _reject(too_many, upload)
+                if not within_decode_budget(opened):
+                    raise _reject(
+                        "The photo is too large to process: it has too many pixels for its colour depth. "
+                        "Save it as an 8-bit JPEG or PNG and upload that.",
+                        upload,
+                    )
                 # Few pixels can still make a side no JPEG can hold (a 70000x10 strip): the encoder would
                 # fail only after decoding, with an OSError.
                 if max(width, height) > _JPEG_MAX_SIDE:
@@ -469,6 +493,7 @@ def _remux(source: Path, workdir: Path, demuxer: str, upload: UploadedFile) -> t
         muxer_options = {"movflags": "+faststart"} if output_format == "mp4" else {}
         span = _Span()
         video_span = _Span()
+        gaps = _KeyframeGaps()
         with av.open(str(output_path), mode="w", format=output_format, container_options=muxer_options) as output:
             # opaque=True: take the template's decoder as the codec object; with False PyAV looks up an
             # *encoder* of the decoder's name, which does not exist for e.g. libdav1d or mp3float.
@@ -491,6 +516,7 @@ def _remux(source: Path, workdir: Path, demuxer: str, upload: UploadedFile) -> t
                 span.add(begin, end)
                 if index == video.index:
                     video_span.add(begin, end)
+                    gaps.add(packet.is_keyframe)
                 # Headers can lie (or be absent, as in a live-recorded WebM): the packets' own
                 # timestamps are what players follow, so they are what is limited.
                 if span.length > max_seconds + _DURATION_SLACK:
@@ -512,7 +538,38 @@ def _remux(source: Path, workdir: Path, demuxer: str, upload: UploadedFile) -> t
             raise MediaRejected(incomplete)
         if counts[video.index] == 0:
             raise MediaRejected("Could not read this video: its video track is empty.")
+        _check_decode_cost(frames=counts[video.index], seconds=video_span.length, gaps=gaps, width=width, height=height)
     return output_path, _RemuxInfo(container=output_format, codec=codec, duration=video_span.length)
+
+
+class _KeyframeGaps:
+    """The longest run of video frames that decoding one of them may need: from a keyframe up to the frame before
+    the next one (a seek lands on the keyframe at or before the time asked for and decodes forward from there)."""
+
+    def __init__(self) -> None:
+        self.current = 0
+        self.longest = 0
+
+    def add(self, is_keyframe: bool) -> None:
+        self.current = 1 if is_keyframe or self.current == 0 else self.current + 1
+        self.longest = max(self.longest, self.current)
+
+
+def _check_decode_cost(*, frames: int, seconds: float, gaps: _KeyframeGaps, width: int, height: int) -> None:
+    """Refuse videos whose frames cost too much to reach: a frame rate over MAX_VIDEO_FPS, or keyframes so far
+    apart that choosing one frame (a remix of a moment of the video) decodes more than MAX_SEEK_DECODE_PIXELS."""
+    max_fps = float(settings.MAX_VIDEO_FPS)
+    if seconds >= 0.5 and frames / seconds > max_fps * 1.05:
+        raise MediaRejected(f"The video's frame rate is too high (at most {max_fps:g} frames per second).")
+    budget = float(settings.MAX_SEEK_DECODE_PIXELS)
+    if gaps.longest * width * height > budget:
+        rate = frames / seconds if seconds > 0 else max_fps
+        longest = gaps.longest / rate if rate else 0.0
+        allowed = budget / (width * height * rate) if rate else 0.0
+        raise MediaRejected(
+            f"The video's keyframes are too far apart ({longest:.1f} s at {width}x{height}), so picking a frame from "
+            f"it would be too slow. Export it again with a keyframe at least every {max(allowed, 0.1):.1f} s."
+        )
 
 
 class _DecodeTimestamps:
@@ -580,8 +637,15 @@ def _decode_frame_at(
     container: av.container.InputContainer, stream: av.VideoStream, target: float, *, seek: bool = True
 ) -> av.VideoFrame | None:
     """The frame on screen at ``target`` seconds (stream time), to within half a frame; the last frame if
-    ``target`` is past the end. None if nothing decodes."""
+    ``target`` is past the end. None if nothing decodes.
+
+    Decodes at most MAX_SEEK_DECODE_PIXELS worth of frames (twice that, for reordered frames), whatever the file:
+    uploads are refused when their keyframes are further apart than that, and a file stored before that rule (or
+    read without a seek) fails here with ``MediaRejected`` instead of tying up a worker for seconds."""
     tb = stream.time_base or Fraction(1, 1)
+    context = stream.codec_context
+    area = max(1, (context.width or 1) * (context.height or 1)) if context is not None else 1
+    max_frames = max(64, int(2 * float(settings.MAX_SEEK_DECODE_PIXELS) / area))
     if seek:
         # Seeking lands on the keyframe at or before the target; decode forward from there.
         container.seek(int(target / tb), stream=stream, backward=True)
@@ -590,7 +654,9 @@ def _decode_frame_at(
     rate = stream.average_rate or stream.guessed_rate
     half_frame = float(0.5 / rate) if rate else 0.0
     chosen: av.VideoFrame | None = None
-    for frame in container.decode(stream):
+    for decoded, frame in enumerate(container.decode(stream), start=1):
+        if decoded > max_frames:
+            raise MediaRejected("This moment of the video is too far from a keyframe to be decoded.")
         time = frame.time
         if chosen is not None and time is not None and time > target + half_frame:
             break

@@ -32,7 +32,6 @@ urlpatterns = [
     re_path(r"^api/(?:[\s\S]*/)?\Z", endpoint_not_found, name="api-not-found"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
+    # The media gate: every media URL leads here, whatever the storage (socialapp.media).
+    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media.serve_media, name="media"),
 ]
-
-if settings.SERVE_MEDIA:
-    urlpatterns.append(path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media.serve_media, name="media"))

@@ -7,13 +7,13 @@ services (``PermissionDenied``) become the 403 page; objects that do not exist a
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -24,15 +24,16 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from . import selectors, services
+from .api.pagination import cursor_time
 from .forms import CommentForm, ProfileForm, SignupForm, UploadForm
+from .middleware import body_limit
 from .models import Comment, Notification, Post, User
+from .throttling import throttle_page
 from .uploads import MediaRejected
 
 PAGE_SIZE = 20
@@ -96,9 +97,9 @@ def _post_page(posts: QuerySet[Post], params: QueryDict, **keep: str) -> PostPag
     Keyset rather than page numbers: new posts arriving at the top never shift or repeat items
     on the older pages someone is scrolling through.
     """
-    before = _parse_cursor_time(params.get("before", ""))
+    before = cursor_time(params.get("before", ""))
     before_id = params.get("id", "")
-    if before is not None and before_id.isdigit():
+    if before is not None and before_id.isdigit() and len(before_id) <= 18:
         # The bound on the time alone lets the database seek in the created_at index to the cursor
         # (as the API's cursor pages do); the OR then drops the cursor's own timestamp up to its id.
         posts = posts.filter(Q(created_at__lte=before) & (Q(created_at__lt=before) | Q(id__lt=int(before_id))))
@@ -110,16 +111,6 @@ def _post_page(posts: QuerySet[Post], params: QueryDict, **keep: str) -> PostPag
         query = {**{k: v for k, v in keep.items() if v}, "before": last.created_at.isoformat(), "id": str(last.pk)}
         older_url = "?" + urlencode(query)
     return PostPage(posts=rows, older_url=older_url)
-
-
-def _parse_cursor_time(value: str) -> dt.datetime | None:
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:  # well-formed but impossible, e.g. month 13
-        return None
-    if parsed is not None and timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, dt.UTC)
-    return parsed
 
 
 # --- feed and posts ----------------------------------------------------------------------------
@@ -203,6 +194,7 @@ def comment_delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required_page
+@body_limit(lambda: max(settings.MAX_VIDEO_BYTES, settings.MAX_IMAGE_BYTES) + 1024 * 1024)
 def upload(request: AuthenticatedRequest) -> HttpResponse:
     """Upload a video or photo. Rejected media is explained on the form, with nothing stored."""
     if request.method != "POST":
@@ -317,6 +309,7 @@ def notifications(request: AuthenticatedRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@throttle_page("signup", anonymous=True)
 def signup(request: HttpRequest) -> HttpResponse:
     """Create an account, sign in with it and land on the feed."""
     next_url = safe_next(request)
@@ -335,7 +328,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error("password", exc.messages)
         else:
-            login(request, user)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome, @{user.username}! Your account is ready.")
             return redirect(next_url or "feed")
     context = {"form": form, "next": next_url}

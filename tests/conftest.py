@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.db import connection
-from rest_framework.authtoken.models import Token
+from django.test import Client
 from rest_framework.test import APIClient
 
 from remix.models import RemixJob
@@ -62,7 +62,7 @@ def _isolated_media(settings: pytest.FixtureRequest, tmp_path: Path) -> Path:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"auth": None, "uploads": None, "verify": None, "reports": None},
+        "DEFAULT_THROTTLE_RATES": {"auth": None, "signup": None, "uploads": None, "verify": None, "reports": None},
     }
     return settings.MEDIA_ROOT
 
@@ -89,9 +89,18 @@ def user(db: None) -> object:
 
 def client_for(user: object) -> APIClient:
     """An API client authenticated with the user's token, the way real clients call the API."""
+    from socialapp import services
+
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {services.api_token_issue(user=user).key}")  # type: ignore[arg-type]
+    return client
+
+
+def web_client(user: object | None) -> Client:
+    """A browser-like client, signed in as ``user`` (None: anonymous)."""
+    client = Client()
+    if user is not None:
+        client.force_login(user)  # type: ignore[arg-type]
     return client
 
 

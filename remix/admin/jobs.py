@@ -11,8 +11,15 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from socialapp.models import User
+
 from .. import jobs
 from ..models import ConsentChange, CreatorSettings, RemixJob, RemixResult
+
+
+def _moderator(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # the admin site lets signed-in staff only in
+    return request.user
 
 
 class RemixResultInline(admin.StackedInline):
@@ -140,32 +147,39 @@ class RemixJobAdmin(admin.ModelAdmin):
             table,
         )
 
-    @admin.action(description="Cancel the selected queued or running jobs")
+    # Each action needs its own permission (Django admin hides an action, and refuses it, without): a staff
+    # account that may only view jobs can neither stop nor start one.
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("remix.change_remixjob")
+
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("remix.add_remixjob")
+
+    @admin.action(description="Cancel the selected queued or running jobs", permissions=["cancel"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[RemixJob]) -> None:
-        cancelled = 0
-        for job in queryset.select_related("post"):
-            if job.status in RemixJob.ACTIVE:
-                jobs.remix_job_cancel(job=job, actor=job.post.author)  # cancelled on the creator's behalf
-                cancelled += 1
+        moderator = _moderator(request)
+        cancelled = sum(
+            jobs.remix_job_cancel_by_moderator(job=job, moderator=moderator)
+            for job in queryset.select_related("requester")
+        )
         self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
 
-    @admin.action(description="Re-run the selected jobs (as new jobs with the same parameters)")
+    @admin.action(
+        description="Re-run the selected jobs (new jobs with the same parameters, if their requester may still ask)",
+        permissions=["rerun"],
+    )
     def rerun_jobs(self, request: HttpRequest, queryset: QuerySet[RemixJob]) -> None:
         created, refused = 0, 0
+        moderator = _moderator(request)
         for job in queryset.select_related("post", "requester"):
             try:
-                jobs.remix_job_create(
-                    post=job.post,
-                    requester=job.requester,
-                    request=jobs.JobRequest(
-                        prompt=job.prompt, frame_time=job.frame_time, meme_text=job.meme_text, seed=job.seed
-                    ),
-                )
+                jobs.remix_job_rerun(job=job, moderator=moderator)
                 created += 1
             except (
                 jobs.RemixNotAllowed,
                 jobs.RemixRequestInvalid,
                 jobs.PromptRejected,
+                jobs.AccountTooNew,
                 jobs.RateLimited,
                 jobs.QueueFull,
             ):

@@ -48,7 +48,12 @@ def _moderator(request: HttpRequest) -> User:
 
 
 class _ReviewQueueAdmin(admin.ModelAdmin):
-    """Read-only: a queue is worked through its actions."""
+    """Read-only: a queue is worked through its actions, which need the queue's own change permission (a
+    staff account that may only view a queue cannot decide anything in it)."""
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        opts = self.model._meta
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -110,13 +115,13 @@ class HeldRemixAdmin(_ReviewQueueAdmin):
             return format_html("Every remix is held · {}", _labels(job.moderation))
         return _labels(job.moderation)
 
-    @admin.action(description="Approve: show the selected remixes")
+    @admin.action(description="Approve: show the selected remixes", permissions=["review"])
     def approve(self, request: HttpRequest, queryset: QuerySet[RemixJob]) -> None:
         jobs = list(queryset)
         done = sum(review.held_remix_approve(job=job, moderator=_moderator(request)) for job in jobs)
         self._report(request, done=done, total=len(jobs), verb="Approved", noun="remix(es)")
 
-    @admin.action(description="Reject (delete) the selected remixes")
+    @admin.action(description="Reject (delete) the selected remixes", permissions=["review"])
     def reject(self, request: HttpRequest, queryset: QuerySet[RemixJob]) -> None:
         jobs = list(queryset)
         done = sum(review.held_remix_reject(job=job, moderator=_moderator(request)) for job in jobs)
@@ -159,13 +164,13 @@ class PostUnderReviewAdmin(_ReviewQueueAdmin):
     def detected(self, post: Post) -> str:
         return _labels(post.moderation)
 
-    @admin.action(description="Approve: publish the selected posts")
+    @admin.action(description="Approve: publish the selected posts", permissions=["review"])
     def approve(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
         posts = list(queryset)
         done = sum(review.post_review_approve(post=post, moderator=_moderator(request)) for post in posts)
         self._report(request, done=done, total=len(posts), verb="Published", noun="post(s)")
 
-    @admin.action(description="Reject (delete) the selected posts and their files")
+    @admin.action(description="Reject (delete) the selected posts and their files", permissions=["review"])
     def reject(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
         posts = list(queryset)
         done = sum(review.post_review_reject(post=post, moderator=_moderator(request)) for post in posts)

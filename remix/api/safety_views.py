@@ -14,13 +14,13 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from socialapp import selectors as social_selectors
 from socialapp.api.errors import ApiError, ErrorSerializer
 from socialapp.api.views import JSON_BODY, PAGE_ERRORS
 from socialapp.models import Comment, User
+from socialapp.throttling import ClientRateThrottle
 
 from .. import consent, creator_controls, reports
 from ..models import RemixBlock
@@ -38,7 +38,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
 class CommentReportView(APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = JSON_BODY
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "reports"
 
     @extend_schema(

@@ -113,7 +113,7 @@ class C2paSerializer(serializers.Serializer):
 
 
 class RemixPointerSerializer(serializers.Serializer):
-    visible = serializers.BooleanField(help_text="False: the remix exists but is not shown to you.")
+    visible = serializers.BooleanField(help_text="Always true: a remix hidden from you reads as no remix at all.")
     job = serializers.IntegerField(required=False)
     comment = serializers.IntegerField(required=False)
     post = serializers.IntegerField(required=False)

@@ -12,13 +12,13 @@ from rest_framework import generics, permissions, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from socialapp import selectors as social_selectors
 from socialapp.api.errors import ApiError, ErrorSerializer
 from socialapp.api.views import JSON_BODY, PAGE_ERRORS
 from socialapp.models import Comment, User
+from socialapp.throttling import ClientRateThrottle
 
 from .. import consent, credentials, jobs, policy, selectors
 from ..models import ConsentChange, RemixJob
@@ -91,7 +91,8 @@ class RemixCreateView(APIView):
         request=s.RemixRequestSerializer,
         responses={202: s.RemixJobSerializer, **_errors(400, 401, 403, 404, 415, 429)},
         description="Ask for an AI remix of a post. 400 `prompt_rejected` carries `category` (and `field`: prompt or "
-        "meme_text); 403 `remix_not_allowed` carries `reason`; 429 `rate_limited` "
+        "meme_text); 403 `remix_not_allowed` carries `reason`; 403 `account_too_new` (with `retry_after`) for an "
+        "account younger than the site's minimum age, on others' posts; 429 `rate_limited` "
         "carries `limit` (hourly, user_daily, post_daily) and `retry_after`; 429 `queue_full` (with `retry_after`) "
         "when the site's queue is at its cap. A repeated `client_request_id` returns the first job.",
     )
@@ -112,6 +113,13 @@ class RemixCreateView(APIView):
                 policy.DENIAL_SENTENCES[exc.reason],
                 status.HTTP_403_FORBIDDEN,
                 reason=str(exc.reason),
+            ) from None
+        except jobs.AccountTooNew as exc:
+            raise ApiError(
+                "account_too_new",
+                exc.sentence,
+                status.HTTP_403_FORBIDDEN,
+                retry_after=exc.retry_after,
             ) from None
         except jobs.RateLimited as exc:
             error = ApiError(
@@ -193,16 +201,14 @@ class VerifyCredentialsView(APIView):
 
     permission_classes = [permissions.AllowAny]
     parser_classes = [MultiPartParser]  # a file needs multipart
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientRateThrottle]
     throttle_scope = "verify"
+    max_body_bytes = staticmethod(lambda: settings.MAX_IMAGE_BYTES + 1024 * 1024)
 
     @extend_schema(
         request=s.VerifyRequestSerializer, responses={200: s.CredentialsSerializer, **_errors(400, 413, 415, 429)}
     )
     def post(self, request: Request) -> Response:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.MAX_IMAGE_BYTES + 1024 * 1024:
-            raise ApiError("invalid_media", "The image is too large to check.", 413)
         data = s.VerifyRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["image"]
@@ -212,4 +218,7 @@ class VerifyCredentialsView(APIView):
         mime = credentials.sniff_image_type(raw)
         if mime is None:
             raise ApiError("invalid_media", "Only JPEG, PNG and WebP images can be checked.")
-        return Response(credentials.describe(raw, viewer=request.user, mime_type=mime))
+        try:
+            return Response(credentials.describe(raw, viewer=request.user, mime_type=mime))
+        except credentials.TooLargeToDecode as exc:
+            raise ApiError("invalid_media", exc.sentence) from None

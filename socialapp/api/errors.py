@@ -59,7 +59,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
+    # A class of ours names its own code (too_deeply_nested, request_too_large); DRF's get one from the table.
+    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), None) or str(
+        getattr(exc, "default_code", "error")
+    )
     if isinstance(exc, exceptions.ValidationError):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         field, messages = next(iter(errors.items()), ("non_field_errors", ["Invalid input."]))

@@ -7,6 +7,7 @@ import re
 from typing import Any, cast
 
 from django.db.models import Model, Q
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
@@ -127,12 +128,25 @@ def _reversed(field: str) -> str:
     return field[1:] if field.startswith("-") else f"-{field}"
 
 
+def cursor_time(text: str) -> dt.datetime | None:
+    """A cursor's timestamp as an aware UTC datetime, or None when it is not one a row could have: unparsable,
+    impossible (month 13), or so near year 1 or 9999 that its offset pushes it out of range (the database
+    adapter's conversion raised OverflowError: a 500 on every list)."""
+    try:
+        parsed = parse_datetime(text)
+        if parsed is None:
+            return None
+        if timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed, dt.UTC)
+        return parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _parse_position(position: str) -> tuple[dt.datetime, int]:
     created_text, _, pk_text = position.rpartition("|")
-    try:
-        created = parse_datetime(created_text)
-    except ValueError:  # well-formed but impossible, e.g. month 13
-        created = None
-    if created is None or not pk_text.isdigit():
+    created = cursor_time(created_text)
+    # Ids are positive 63-bit integers; a longer digit string is no row's.
+    if created is None or not pk_text.isdigit() or len(pk_text) > 18:
         raise NotFound(CursorPagination.invalid_cursor_message)
     return created, int(pk_text)

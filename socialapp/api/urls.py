@@ -7,6 +7,7 @@ urlpatterns = [
     path("auth/register/", views.RegisterView.as_view(), name="api-register"),
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("auth/token/revoke/", views.TokenRevokeView.as_view(), name="api-token-revoke"),
+    path("auth/token/refresh/", views.TokenRefreshView.as_view(), name="api-token-refresh"),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("me/notifications/", views.NotificationListView.as_view(), name="api-notifications"),
     path("me/notifications/read-all/", views.NotificationsReadAllView.as_view(), name="api-notifications-read-all"),

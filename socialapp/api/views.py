@@ -17,20 +17,20 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import generics, permissions, serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from .. import selectors, services
 from ..models import Comment, Notification, Post, User
+from ..throttling import AnonymousRateThrottle, ClientRateThrottle
 from ..uploads import MediaRejected
 from . import serializers as s
 from .errors import ApiError, ErrorSerializer
 from .pagination import OldestFirstCursorPagination
+from .parsers import BoundedJSONParser
 
 
 def _caller(request: Request) -> User:
@@ -45,7 +45,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
 # Request bodies are JSON (the contract), except uploads, which are multipart; any other Content-Type is a
 # 415. DRF's default also parses form encodings everywhere, where every value is text: the schema then
 # promised three encodings per endpoint, and typed fields could not tell a JSON number from a form's digits.
-JSON_BODY = [JSONParser]
+JSON_BODY = [BoundedJSONParser]
 
 # A list's paging can be refused: 400 for a page_size outside 1..100, 404 for a cursor that is not ours.
 PAGE_ERRORS = (400, 404)
@@ -66,8 +66,9 @@ class RegisterView(APIView):
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
     parser_classes = JSON_BODY
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
+    # Per client address, shared with the sign-up page: one client cannot mint accounts by the dozen.
+    throttle_classes = [AnonymousRateThrottle]
+    throttle_scope = "signup"
 
     @extend_schema(request=s.RegisterSerializer, responses={201: s.RegisteredSerializer, **_errors(400, 415, 429)})
     def post(self, request: Request) -> Response:
@@ -83,29 +84,54 @@ class RegisterView(APIView):
 
 
 class TokenView(APIView):
+    """Sign in a client: a new token of its own. Wrong passwords count toward the lockout of the client address
+    and of the account (django-axes; 429 ``too_many_attempts`` with ``retry_after`` while locked)."""
+
     permission_classes = [permissions.AllowAny]
     authentication_classes: list[type] = []
     parser_classes = JSON_BODY
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AnonymousRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=s.TokenRequestSerializer, responses={200: s.TokenSerializer, **_errors(400, 415, 429)})
     def post(self, request: Request) -> Response:
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # While locked out, authenticate() refuses even the right password, and AxesMiddleware answers the 429.
         user = authenticate(request._request, **data.validated_data)
         if user is None:
             raise ApiError("invalid_credentials", "Unable to log in with that username and password.")
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        issued = services.api_token_issue(user=user)
+        return Response({"token": issued.key, "expires_at": issued.expires_at})
+
+
+class TokenRefreshView(APIView):
+    """Rotate the token in use: a new one for this client, and the old one stops working."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: s.TokenSerializer, **_errors(401)})
+    def post(self, request: Request) -> Response:
+        issued = services.api_token_issue(user=_caller(request))
+        services.api_token_revoke(token=request.auth)
+        return Response({"token": issued.key, "expires_at": issued.expires_at})
 
 
 class TokenRevokeView(APIView):
+    """Sign this client out: the token in use stops working (``?all=true``: every token of the account)."""
+
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None, **_errors(401)})
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("all", bool, description="Revoke every token of the account, not only this one.")],
+        responses={204: None, **_errors(400, 401)},
+    )
     def delete(self, request: Request) -> Response:
-        Token.objects.filter(user=_caller(request)).delete()
+        if query_flag(request, "all"):
+            services.api_tokens_revoke_all(user=_caller(request))
+        else:
+            services.api_token_revoke(token=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -172,9 +198,11 @@ class PostListView(generics.ListAPIView):
     # A file needs multipart; the form-urlencoded encoding DRF also offers can never carry one.
     parser_classes = [MultiPartParser]
     throttle_scope = "uploads"
+    # Uploads may be as large as the largest media accepted (the validator then applies the per-kind limits).
+    max_body_bytes = staticmethod(lambda: max(settings.MAX_VIDEO_BYTES, settings.MAX_IMAGE_BYTES) + 1024 * 1024)
 
     def get_throttles(self) -> list[Any]:
-        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+        return [ClientRateThrottle()] if self.request.method == "POST" else []
 
     def get_queryset(self) -> Any:
         following = query_flag(self.request, "following")
@@ -196,11 +224,6 @@ class PostListView(generics.ListAPIView):
         request=s.PostCreateSerializer, responses={201: s.PostSerializer, **_errors(400, 401, 413, 415, 429)}
     )
     def post(self, request: Request) -> Response:
-        # Refuse an oversized body before reading it, from the declared length alone.
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        limit = max(settings.MAX_VIDEO_BYTES, settings.MAX_IMAGE_BYTES)
-        if declared > limit + 1024 * 1024:
-            raise ApiError("invalid_media", f"The file is larger than {limit // (1024 * 1024)} MB.", 413)
         data = s.PostCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:

@@ -18,6 +18,7 @@ from remix import consent
 from remix.models import RemixJob, RemixResult
 from remix.views import credentials_shown
 from socialapp.models import Comment, Post, User
+from tests.conftest import web_client
 from tests.factories import CommentFactory, PostFactory, UserFactory
 from tests.remix.conftest import opt_in
 
@@ -30,11 +31,7 @@ def jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
     return buffer.getvalue()
 
 
-def client_as(user: User | None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
+client_as = web_client
 
 
 @pytest.fixture
@@ -192,7 +189,7 @@ def test_check_page_links_a_watermarked_remix_only_while_it_is_visible(
     consent.creator_settings_update(creator=alice, actor=alice, allow_remix=False)
     for who in (None, bob):
         html = client_as(who).post("/check/", {"image": SimpleUploadedFile("x.png", data)}).content.decode()
-        assert "Found: made here, but not visible to you" in html
+        assert "No content credentials and no Remix watermark found" in html
         assert f"remix #{job.pk}" not in html and f"#comment-{remix_comment.pk}" not in html
 
 

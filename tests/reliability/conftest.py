@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from remix import consent
 from remix.models import RemixJob
+from socialapp import services as social_services
 from socialapp.models import Comment, Post, User
 from tests.factories import PostFactory, UserFactory
 from tests.reliability import services
@@ -63,8 +63,8 @@ def scene(transactional_db: None, model: Path, settings: Any) -> Scene:
     consent.creator_settings_update(creator=creator, actor=creator, allow_remix=True)
     post = PostFactory(author=creator)
     consent.post_allow_remix_set(post=post, actor=creator, value=True)
-    token, _ = Token.objects.get_or_create(user=viewer)
-    return Scene(creator=creator, viewer=viewer, post=post, token=token.key)
+    token = social_services.api_token_issue(user=viewer).key
+    return Scene(creator=creator, viewer=viewer, post=post, token=token)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The processes the fault and load suites start, stop and kill: a private Redis, the PostgreSQL proxy, Celery
-workers (with the sweeper's beat) and a gunicorn web server, all on the configuration ``run.py`` exported.
+workers (with the sweeper's beat) and the web tier (nginx in front of gunicorn), all on the configuration ``run.py``
+exported.
 
 The suite owns its Redis (a ``redis-server`` on a free port, nothing kept on disk, like production's broker) so it
 can restart it at will without touching the machine's shared one, and reaches PostgreSQL through ``pgproxy.py`` so
@@ -20,6 +21,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tests.security.stack import ServedStack  # the served tier, shared with the attack tests
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,38 +189,16 @@ class Worker:
         self.kill()
 
 
-class Web:
-    """gunicorn serving the app (what ``make serve`` runs), on a free loopback port."""
+class Web(ServedStack):
+    """The production web tier (what ``make serve`` runs: nginx in front of gunicorn), on a free loopback port, with
+    the suite's configuration (its database, broker, cache and media: process_env)."""
 
     def __init__(self, log_dir: Path, *, workers: int = 2, **env: Any) -> None:
-        self.port = free_port()
+        super().__init__(
+            env=process_env(DJANGO_ENV="development", DEBUG="0", ALLOWED_HOSTS="127.0.0.1,localhost", **env),
+            workers=workers,
+        )
         self.log = log_dir / f"web-{self.port}.log"
-        self.env = process_env(DJANGO_ENV="development", DEBUG="0", ALLOWED_HOSTS="127.0.0.1,localhost", **env)
-        self.workers = workers
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Web:
-        command = [
-            sys.executable, "-m", "gunicorn", "socialapp.wsgi", "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(self.workers), "--timeout", "60",
-        ]  # fmt: skip
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        wait_until(lambda: port_open(self.port), timeout=60, what="gunicorn")
-        return self
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def http(

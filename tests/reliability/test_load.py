@@ -11,9 +11,9 @@ import time
 from typing import Any
 
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from remix.models import RemixJob
+from socialapp import services as social_services
 from tests.factories import CommentFactory, PostFactory, UserFactory
 from tests.reliability import services
 from tests.reliability.conftest import Scene, remix_comments
@@ -40,7 +40,7 @@ def test_api_under_load_with_the_worker_saturated(
         CommentFactory.create_batch(5, post=post)
     tokens = [scene.token]
     for i in range(5):
-        tokens.append(Token.objects.create(user=UserFactory(username=f"reader{i}")).key)
+        tokens.append(social_services.api_token_issue(user=UserFactory(username=f"reader{i}")).key)
     start_worker()
     web = start_web(workers=2, REMIX_QUEUE_MAX=QUEUE_MAX)
 

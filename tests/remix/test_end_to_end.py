@@ -54,7 +54,7 @@ def test_allowed_remix_becomes_a_labelled_comment(
     assert job.status == "succeeded", job.error
     assert job.progress == 1.0
     assert job.started_at and job.finished_at and job.model_seconds and job.model_seconds > 0
-    assert job.model_id == settings.REMIX_MODEL and job.model_revision
+    assert job.model_id == f"remix-tiny-{arch_model}" and job.model_revision  # its public id, never the path
     assert job.params["seed"] == 7 and job.params["arch"] == arch_model
 
     body = viewer_api.get(f"/api/remixes/{job_id}/").json()

@@ -31,6 +31,7 @@ from remix import provenance
 from remix.memes import draw_meme_text
 from remix.provenance import (
     DIGITAL_SOURCE_TYPE,
+    SOURCE_ASSERTION,
     ProvenanceUnavailable,
     RemixFacts,
     embed_watermark,
@@ -256,38 +257,18 @@ def test_one_flipped_pixel_byte_makes_the_manifest_invalid(signed: bytes, ca_dir
     assert "assertion.dataHash.mismatch" in summary["failures"]
 
 
-def test_a_source_photo_with_credentials_is_kept_as_the_ingredient(
-    signing: Path, signed: bytes, remix_image: Image.Image
-) -> None:
-    facts = RemixFacts(
-        job_id=4243,
-        model_id="black-forest-labs/FLUX.1-Kontext-dev",
-        model_revision="",
-        source_post_url="/posts/13/",
-        source_title="Post 13 by @bob",
-        prompt="put her on the beach",
-    )
-    again = sign_remix(image=remix_image.rotate(90), source=stripped(signed), facts=facts, source_manifest_jpeg=signed)
-    state, store, results = c2pa_read(again, trust_anchors=(signing / "ca.pem").read_bytes())
-    assert state == "Trusted"
-    assert len(store["manifests"]) == 2  # the source's own manifest travels in the remix's manifest store
-    (ingredient,) = active(store)["ingredients"]
-    assert ingredient["relationship"] == "parentOf"
-    assert ingredient["title"] == "Post 13 by @bob"
-    parent = store["manifests"][ingredient["active_manifest"]]
-    assert parent["title"] == f"AI remix {FACTS.job_id} of {FACTS.source_title}"
-    deltas = results["ingredientDeltas"][0]["validationDeltas"]
-    assert "ingredient.manifest.validated" in [s["code"] for s in deltas["success"]]
-    assert deltas["failure"] == []
-
-
-def credentialed_png(ca_dir: Path) -> bytes:
-    """A PNG photo carrying its own C2PA manifest (a capture), as another app would upload it."""
+def phone_photo(ca_dir: Path, *, fmt: str = "JPEG") -> bytes:
+    """A photo as a phone writes it: EXIF with GPS, capture time and device in the file, and its own signed C2PA
+    manifest (title = the camera's file name, ``stds.exif`` with the same facts, a thumbnail of the photo)."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Pixelphone", "Pixel 9 Pro"  # Make, Model
+    gps = {1: "N", 2: (39.0, 21.0, 6.12), 3: "W", 4: (74.0, 25.0, 47.7)}
+    exif[0x8825] = gps
     buffer = io.BytesIO()
-    scene("forest").save(buffer, "PNG")
+    scene("forest").save(buffer, fmt, exif=exif.tobytes())
     definition = {
-        "claim_generator_info": [{"name": "Some camera app", "version": "1.0"}],
-        "title": "forest.png",
+        "claim_generator_info": [{"name": "Pixel Camera", "version": "9.4"}],
+        "title": "IMG_2041.jpg",
         "assertions": [
             {
                 "label": "c2pa.actions.v2",
@@ -299,41 +280,85 @@ def credentialed_png(ca_dir: Path) -> bytes:
                         }
                     ]
                 },
-            }
+            },
+            {
+                "label": "stds.exif",
+                "data": {
+                    "@context": {"exif": "http://ns.adobe.com/exif/1.0/", "tiff": "http://ns.adobe.com/tiff/1.0/"},
+                    "exif:GPSLatitude": "39,21.102N",
+                    "exif:GPSLongitude": "74,25.795W",
+                    "exif:DateTimeOriginal": "2026-11-02T08:31:44+01:00",
+                    "tiff:Make": "Pixelphone",
+                    "tiff:Model": "Pixel 9 Pro",
+                },
+            },
         ],
     }
     info = c2pa.C2paSignerInfo(
         c2pa.C2paSigningAlg.ES256, (ca_dir / "chain.pem").read_bytes(), (ca_dir / "signer.key").read_bytes(), None
     )
     dest = io.BytesIO()
+    mime = "image/jpeg" if fmt == "JPEG" else "image/png"
     with (
-        c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}}) as context,
+        c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": True}}}) as context,
         c2pa.Builder(definition, context=context) as builder,
         c2pa.Signer.from_info(info) as signer,
     ):
-        builder.sign(signer, "image/png", io.BytesIO(buffer.getvalue()), dest)
+        builder.sign(signer, mime, io.BytesIO(buffer.getvalue()), dest)
     return dest.getvalue()
 
 
-def test_a_png_source_with_credentials_is_kept_too(signing: Path, remix_image: Image.Image) -> None:
-    upload = credentialed_png(signing)
-    remix = sign_remix(image=remix_image, source=scene("forest"), facts=FACTS, source_manifest_jpeg=upload)
+# What a phone's manifest says about the person: none of it may appear anywhere in a remix's file.
+PRIVATE = (
+    "IMG_2041",
+    "GPS",
+    "39,21.102N",
+    "74,25.795W",
+    "2026-11-02",
+    "Pixelphone",
+    "Pixel 9",
+    "stds.exif",
+    "Pixel Camera",
+)
+
+
+def assert_nothing_private(remix: bytes, store: dict[str, Any]) -> None:
+    text = json.dumps(store)
+    for secret in PRIVATE:
+        assert secret not in text, secret
+        assert secret.encode() not in remix, secret
+    assert len(store["manifests"]) == 1  # only the site's own: no manifest of the upload travels along
+    for manifest in store["manifests"].values():
+        assert "thumbnail" not in manifest
+        for ingredient in manifest.get("ingredients", []):
+            assert "thumbnail" not in ingredient and "active_manifest" not in ingredient
+
+
+def test_the_phone_photo_really_carries_what_must_not_travel(signing: Path) -> None:
+    """The fixture is what the pen test used: its own manifest has the EXIF, the GPS and the file name."""
+    photo = phone_photo(signing)
+    _, store, _ = c2pa_read(photo, trust_anchors=(signing / "ca.pem").read_bytes())
+    text = json.dumps(store)
+    assert "IMG_2041.jpg" in text and "39,21.102N" in text and "stds.exif" in text
+    assert "thumbnail" in active(store)
+
+
+def test_a_remix_of_a_credentialed_photo_names_the_site_still_only(signing: Path, remix_image: Image.Image) -> None:
+    """The parent ingredient is the still as the site re-encoded it (pixels only), never the uploaded file."""
+    remix = sign_remix(image=remix_image, source=stripped(phone_photo(signing)), facts=FACTS)
     state, store, _ = c2pa_read(remix, trust_anchors=(signing / "ca.pem").read_bytes())
     assert state == "Trusted"
     (ingredient,) = active(store)["ingredients"]
-    assert ingredient["format"] == "image/png"
-    assert store["manifests"][ingredient["active_manifest"]]["title"] == "forest.png"
+    assert (ingredient["title"], ingredient["relationship"]) == (FACTS.source_title, "parentOf")
+    assert_nothing_private(remix, store)
 
 
-def test_an_unreadable_source_file_falls_back_to_the_source_frame(signing: Path, remix_image: Image.Image) -> None:
-    remix = sign_remix(
-        image=remix_image, source=scene("forest"), facts=FACTS, source_manifest_jpeg=b"\x89PNG\r\n\x1a\nnot really"
-    )
-    state, store, _ = c2pa_read(remix, trust_anchors=(signing / "ca.pem").read_bytes())
-    assert state == "Trusted"
-    (ingredient,) = active(store)["ingredients"]
-    assert (ingredient["format"], ingredient["relationship"]) == ("image/jpeg", "parentOf")
-    assert len(store["manifests"]) == 1
+def test_the_source_ai_origin_is_stated_as_a_fact_of_ours(signing: Path, remix_image: Image.Image) -> None:
+    source_type = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+    facts = RemixFacts(**{**FACTS.__dict__, "source_digital_source_type": source_type})
+    remix = sign_remix(image=remix_image, source=scene("forest"), facts=facts)
+    _, store, _ = c2pa_read(remix, trust_anchors=(signing / "ca.pem").read_bytes())
+    assert assertion(active(store), SOURCE_ASSERTION)["digitalSourceType"] == source_type
 
 
 # --- the project's own summary (what the API returns) ---------------------------------------------------------------
@@ -444,12 +469,22 @@ def test_clean_images_carry_no_watermark() -> None:
 
 
 def test_watermark_ids_cannot_be_forged_without_the_key(settings: Any) -> None:
-    settings.SECRET_KEY = "another-deployment-" + "x" * 40
+    settings.REMIX_WATERMARK_KEY = "another-deployment-" + "x" * 40
     forged = reencoded(embed_watermark(scene("disco"), job_id=5), 90)
-    settings.SECRET_KEY = "ours-" + "y" * 50
+    settings.REMIX_WATERMARK_KEY = "ours-" + "y" * 50
     assert read_watermark(forged) is None
-    settings.SECRET_KEY_FALLBACKS = ["another-deployment-" + "x" * 40]  # a rotated-out key still reads old images
+    settings.REMIX_WATERMARK_KEY_FALLBACKS = ["another-deployment-" + "x" * 40]  # a rotated-out key reads old images
     assert read_watermark(forged) == 5
+
+
+def test_the_watermark_key_is_not_the_secret_key(settings: Any) -> None:
+    """SECRET_KEY's development default was public (in the repository): the watermark has a key of its own."""
+    settings.REMIX_WATERMARK_KEY = "watermark-" + "w" * 50
+    marked = reencoded(embed_watermark(scene("disco"), job_id=7), 90)
+    settings.SECRET_KEY = "something-else-" + "s" * 50
+    assert read_watermark(marked) == 7
+    settings.REMIX_WATERMARK_KEY = settings.SECRET_KEY
+    assert read_watermark(marked) is None
 
 
 @pytest.mark.parametrize(

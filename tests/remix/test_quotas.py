@@ -103,3 +103,73 @@ def test_post_daily_cap_is_exact_under_concurrent_requesters(settings: Any) -> N
         thread.join()
     assert sorted(statuses) == [202] * 4 + [429] * 8
     assert RemixJob.objects.filter(post=post).count() == 4
+
+
+# --- throwaway accounts (the pen test's finding 7) --------------------------------------------------------------
+
+
+def test_cancelled_requests_do_not_spend_a_posts_daily_cap(remixable_post: Post, settings: Any) -> None:
+    """20 accounts requesting and cancelling pushed the post's cap so that even its creator got 429 for a day."""
+    settings.REMIX_POST_DAILY_LIMIT = 3
+    for _ in range(6):
+        api = client_for(UserFactory())
+        job = _request(api, remixable_post).json()
+        assert api.post(f"/api/remixes/{job['id']}/cancel/").status_code == 200
+    assert _request(client_for(UserFactory()), remixable_post).status_code == 202
+    rejected = RemixJob.objects.create(
+        post=remixable_post, requester=UserFactory(), prompt="x", seed=1, status=RemixJob.Status.REJECTED
+    )
+    assert rejected.pk and _request(client_for(UserFactory()), remixable_post).status_code == 202
+
+
+def test_the_creator_is_never_capped_on_their_own_post(remixable_post: Post, settings: Any) -> None:
+    settings.REMIX_POST_DAILY_LIMIT = 2
+    others = [client_for(UserFactory()) for _ in range(3)]
+    assert [_request(api, remixable_post).status_code for api in others] == [202, 202, 429]
+    creator = client_for(remixable_post.author)
+    assert [_request(creator, remixable_post).status_code for _ in range(3)] == [202, 202, 202]
+    # ...and their own requests do not use up the cap others share.
+    RemixJob.objects.exclude(requester=remixable_post.author).delete()
+    assert _request(others[2], remixable_post).status_code == 202
+
+
+def test_new_accounts_must_wait_before_remixing_others_posts(remixable_post: Post, settings: Any) -> None:
+    settings.REMIX_MIN_ACCOUNT_AGE_SECONDS = 86400
+    newcomer = UserFactory()
+    refused = _request(client_for(newcomer), remixable_post)
+    assert refused.status_code == 403
+    body = refused.json()
+    assert body["code"] == "account_too_new" and 86000 < body["retry_after"] <= 86400
+    assert "New accounts can remix" in body["detail"] and refused["Retry-After"] == str(body["retry_after"])
+    assert not RemixJob.objects.exists()
+    User.objects.filter(pk=newcomer.pk).update(date_joined=timezone.now() - timedelta(days=1, minutes=1))
+    assert _request(client_for(newcomer), remixable_post).status_code == 202
+
+
+def test_a_blocked_users_fresh_account_is_refused(remixable_post: Post, settings: Any) -> None:
+    from remix import consent
+
+    settings.REMIX_MIN_ACCOUNT_AGE_SECONDS = 86400
+    creator = remixable_post.author
+    pest = UserFactory(username="pest")
+    User.objects.filter(pk=pest.pk).update(date_joined=timezone.now() - timedelta(days=30))
+    consent.remix_block(creator=creator, blocked=pest, actor=creator)
+    assert _request(client_for(pest), remixable_post).json()["reason"] == "blocked"
+    throwaway = UserFactory(username="pest2")
+    assert _request(client_for(throwaway), remixable_post).json()["code"] == "account_too_new"
+
+
+def test_a_new_creator_may_remix_their_own_post(settings: Any) -> None:
+    settings.REMIX_MIN_ACCOUNT_AGE_SECONDS = 86400
+    creator = UserFactory()
+    opt_in(creator)
+    post = PostFactory(author=creator, allow_remix=True)
+    assert _request(client_for(creator), post).status_code == 202
+
+
+def test_the_browser_form_explains_the_account_age(remixable_post: Post, settings: Any, client: Any) -> None:
+    settings.REMIX_MIN_ACCOUNT_AGE_SECONDS = 3600
+    client.force_login(UserFactory())
+    response = client.post(f"/p/{remixable_post.pk}/remix/", {"prompt": "make it snow", "meme_text": ""})
+    assert response.status_code == 403
+    assert "New accounts can remix other people&#x27;s posts after a while" in response.content.decode()

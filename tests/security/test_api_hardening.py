@@ -19,7 +19,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from socialapp.models import Comment, Post, User
-from tests.factories import PostFactory
+from tests.factories import PostFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +122,9 @@ def test_a_password_is_kept_as_typed(api: APIClient) -> None:
     assert api.post("/api/auth/token/", {"username": "dana", "password": password}, format="json").status_code == 200
     trimmed = {"username": "dana", "password": password.strip()}
     assert api.post("/api/auth/token/", trimmed, format="json").json()["code"] == "invalid_credentials"
-    assert Client().login(username="dana", password=password)
+    browser = Client()
+    browser.post("/login/", {"username": "dana", "password": password})
+    assert "_auth_user_id" in browser.session
 
 
 def test_a_username_with_spaces_is_refused_not_trimmed(api: APIClient) -> None:
@@ -182,3 +184,98 @@ def test_the_schema_states_the_rules_the_server_enforces(api: APIClient) -> None
     assert comment["pattern"].startswith("^[^\\u0000]*[^\\u0000\\u0009-\\u000d")
     for path in ("/api/posts/", "/api/posts/{id}/comments/", "/api/me/remixes/"):
         assert {"400", "404"} <= set(schema["paths"][path]["get"]["responses"])
+
+
+# --- the pen test's low findings (14-17) --------------------------------------------------------------------------
+
+
+def _cursor(position: str) -> str:
+    import base64
+
+    return base64.b64encode(urlencode({"p": position}).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        "0001-01-01T00:00:00+23:59|5",  # was a 500 (OverflowError) on every cursor list
+        "9999-12-31T23:59:59-23:59|1",
+        "9999-12-31T23:59:59.999999+00:00|99999999999999999999999",
+        "2026-13-01T00:00:00+00:00|1",
+    ],
+)
+@pytest.mark.parametrize("url", ["/api/posts/", "/api/me/notifications/", "/api/me/remixes/", "comments"])
+def test_forged_cursors_are_404s_never_500s(user: User, user_api: APIClient, position: str, url: str) -> None:
+    if url == "comments":
+        url = f"/api/posts/{PostFactory(author=user).pk}/comments/"
+    response = user_api.get(url, {"cursor": _cursor(position)})
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("before", ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59", "not a date"])
+def test_forged_page_cursors_on_the_feed_and_user_pages_are_ignored(user: User, before: str) -> None:
+    PostFactory(author=user)
+    for url in ("/", f"/u/{user.username}/"):
+        assert Client().get(url, {"before": before, "id": "1"}).status_code == 200
+    assert Client().get("/", {"before": "2026-01-01T00:00:00+00:00", "id": "9" * 30}).status_code == 200
+
+
+def test_a_requester_cannot_delete_their_held_or_reported_remix_and_deletions_are_audited(
+    user: User, django_capture_on_commit_callbacks: object
+) -> None:
+    from remix import reports
+    from remix.models import AuditEvent, RemixJob
+    from tests.conftest import client_for
+    from tests.remix.conftest import opt_in
+    from tests.remix.remixes import finished_remix
+
+    creator = PostFactory().author
+    opt_in(creator)
+    post = PostFactory(author=creator, allow_remix=True)
+    held = finished_remix(post, user)
+    RemixJob.objects.filter(pk=held.job_id).update(status=RemixJob.Status.HELD)
+    mine = client_for(user)
+    refused = mine.delete(f"/api/comments/{held.comment_id}/")
+    assert refused.status_code == 403 and "waiting for a moderator" in refused.json()["detail"]
+    assert client_for(creator).delete(f"/api/comments/{held.comment_id}/").status_code == 403
+    assert Comment.objects.filter(pk=held.comment_id).exists()
+
+    reported = finished_remix(post, user)
+    reports.report_file(comment=reported.comment, reporter=UserFactory(), reason="harassment")
+    assert mine.delete(f"/api/comments/{reported.comment_id}/").status_code == 403
+    assert Comment.objects.filter(pk=reported.comment_id).exists()
+
+    free = finished_remix(post, user)
+    assert mine.delete(f"/api/comments/{free.comment_id}/").status_code == 204
+    event = AuditEvent.objects.get(action="remix.deleted", comment_ref=free.comment_id)
+    assert event.actor_ref == user.pk and "deleted by its requester" in event.summary
+
+
+def test_a_client_request_id_is_scoped_to_its_post(user: User) -> None:
+    """Reusing an idempotency key on a post that refuses remixes answered 202 with the first post's job."""
+    from tests.conftest import client_for
+    from tests.remix.conftest import opt_in
+
+    creator = PostFactory().author
+    opt_in(creator)
+    open_post = PostFactory(author=creator, allow_remix=True)
+    closed_post = PostFactory(author=creator, allow_remix=False)
+    api = client_for(user)
+    body = {"prompt": "make it snow", "client_request_id": "retry-1"}
+    first = api.post(f"/api/posts/{open_post.pk}/remixes/", body, format="json")
+    assert first.status_code == 202
+    again = api.post(f"/api/posts/{open_post.pk}/remixes/", body, format="json")
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    elsewhere = api.post(f"/api/posts/{closed_post.pk}/remixes/", body, format="json")
+    assert elsewhere.status_code == 403 and elsewhere.json()["reason"] == "post_disabled"
+
+
+def test_the_browsable_api_is_off(user_api: APIClient) -> None:
+    response = user_api.get("/api/posts/", HTTP_ACCEPT="text/html")
+    assert response.status_code in (200, 406)
+    assert not response["Content-Type"].startswith("text/html")
+
+
+def test_answers_name_no_software_versions(client: Client) -> None:
+    for path in ("/", "/api/posts/", "/healthz"):
+        assert client.get(path)["Server"] == "remix"

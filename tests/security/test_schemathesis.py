@@ -38,7 +38,8 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
+from knox.crypto import hash_token
+from knox.models import AuthToken
 from rest_framework.throttling import ScopedRateThrottle
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.core.failures import AcceptedNegativeData
@@ -61,7 +62,7 @@ from tests.remix.remixes import active_job, finished_remix
 
 MAX_EXAMPLES = 25  # generated examples per operation, on top of the explicit coverage cases
 WORKFLOWS = 40  # stateful scenarios of up to 8 calls
-TOKEN = "schemathesis-caller-0000000000000000000"  # the caller's DRF token key (40 characters)
+TOKEN = "5c4e3a" + "0" * 58  # the caller's API token (knox: 64 hex digits, stored as its digest)
 PASSWORD = "correct-horse-battery"  # every factory-made account's
 
 load_all_checks()
@@ -155,7 +156,8 @@ def world(db: None, tmp_path: Path) -> World:
     me = UserFactory(username="me")
     creator = UserFactory(username="creator")
     other = UserFactory(username="other")
-    Token.objects.create(user=me, key=TOKEN)
+    AuthToken.objects.create(user=me, expiry=None)  # the manager makes a random key; this one is known:
+    AuthToken.objects.filter(user=me).update(digest=hash_token(TOKEN), token_key=TOKEN[:15])
     opt_in(creator)
     opt_in(me)
     services.follow(follower=me, followee=creator)

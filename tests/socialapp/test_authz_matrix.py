@@ -104,6 +104,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("api-register", "post"): {"*": 201},
     ("api-token", "post"): {"*": 400},  # wrong password for everyone: no account is special
     ("api-token-revoke", "delete"): {"anonymous": 401, "*": 204},
+    ("api-token-refresh", "post"): {"anonymous": 401, "*": 200},
     ("api-me", "get"): {"anonymous": 401, "*": 200},
     ("api-me", "patch"): {"anonymous": 401, "*": 200},
     ("api-notifications", "get"): {"anonymous": 401, "*": 200},
@@ -145,6 +146,7 @@ def _url(name: str, world: World) -> str:
         "api-register": "/api/auth/register/",
         "api-token": "/api/auth/token/",
         "api-token-revoke": "/api/auth/token/revoke/",
+        "api-token-refresh": "/api/auth/token/refresh/",
         "api-me": "/api/me/",
         "api-notifications": "/api/me/notifications/",
         "api-notification-read": f"/api/me/notifications/{world.notification.pk}/read/",

@@ -12,13 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k3y-" + "x9Q2#vLm" * 8
+WATERMARK_KEY = "w4t-" + "Pq7!zR3s" * 8
 
 
 def _manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS", "REMIX_C2PA"))
+        if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS", "REMIX_C2PA", "REMIX_WATERMARK"))
     }
     clean.update(VAR_DIR=str(tmp_path), **env)
     return subprocess.run(
@@ -42,6 +43,7 @@ def test_production_check_deploy_is_clean(tmp_path: Path) -> None:
         tmp_path=tmp_path,
         DJANGO_ENV="production",
         SECRET_KEY=STRONG_KEY,
+        REMIX_WATERMARK_KEY=WATERMARK_KEY,
         ALLOWED_HOSTS="remix.example.com",
         **_signing_env(tmp_path),
     )
@@ -54,7 +56,7 @@ def test_production_check_deploy_is_clean(tmp_path: Path) -> None:
     [None, "django-insecure-remix-development-key-do-not-use-in-production", "short", "django-insecure-" + "a" * 60],
 )
 def test_production_refuses_default_or_weak_secret(tmp_path: Path, secret: str | None) -> None:
-    env = {"DJANGO_ENV": "production", "ALLOWED_HOSTS": "remix.example.com"}
+    env = {"DJANGO_ENV": "production", "ALLOWED_HOSTS": "remix.example.com", "REMIX_WATERMARK_KEY": WATERMARK_KEY}
     if secret is not None:
         env["SECRET_KEY"] = secret
     result = _manage("check", tmp_path=tmp_path, **env)
@@ -63,7 +65,9 @@ def test_production_refuses_default_or_weak_secret(tmp_path: Path, secret: str |
 
 
 def test_production_refuses_without_allowed_hosts(tmp_path: Path) -> None:
-    result = _manage("check", tmp_path=tmp_path, DJANGO_ENV="production", SECRET_KEY=STRONG_KEY)
+    result = _manage(
+        "check", tmp_path=tmp_path, DJANGO_ENV="production", SECRET_KEY=STRONG_KEY, REMIX_WATERMARK_KEY=WATERMARK_KEY
+    )
     assert result.returncode != 0 and "ALLOWED_HOSTS" in result.stderr
 
 
@@ -73,7 +77,13 @@ def test_production_refuses_without_a_signing_identity(tmp_path: Path, missing: 
     for name in ("REMIX_C2PA_CERT_CHAIN", "REMIX_C2PA_PRIVATE_KEY") if missing == "both" else (missing,):
         env[name] = str(tmp_path / "nowhere.pem") if missing != "both" else ""
     result = _manage(
-        "check", tmp_path=tmp_path, DJANGO_ENV="production", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="a.example", **env
+        "check",
+        tmp_path=tmp_path,
+        DJANGO_ENV="production",
+        SECRET_KEY=STRONG_KEY,
+        REMIX_WATERMARK_KEY=WATERMARK_KEY,
+        ALLOWED_HOSTS="a.example",
+        **env,
     )
     assert result.returncode != 0 and "REMIX_C2PA_CERT_CHAIN" in result.stderr
 
@@ -142,6 +152,7 @@ print(json.dumps(out))
         DJANGO_SETTINGS_MODULE="socialapp.settings",
         DJANGO_ENV="production",
         SECRET_KEY=STRONG_KEY,
+        REMIX_WATERMARK_KEY=WATERMARK_KEY,
         ALLOWED_HOSTS="remix.example.com",
         **_signing_env(tmp_path),
     )
@@ -164,3 +175,45 @@ print(json.dumps(out))
         assert headers["Referrer-Policy"] == "same-origin"
         assert "frame-ancestors 'none'" in (headers["Content-Security-Policy"] or "")
     assert answers["http"] == 301 and answers["http-location"] == "https://remix.example.com/api/posts/"
+
+
+# --- secrets (the pen test's findings 6 and 13) -----------------------------------------------------------------
+
+
+def _print_secrets(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    code = "from django.conf import settings as s; print(s.SECRET_KEY); print(s.REMIX_WATERMARK_KEY)"
+    return _manage("shell", "-v", "0", "-c", code, tmp_path=tmp_path, **env)
+
+
+def test_development_makes_random_secrets_once_and_keeps_them(tmp_path: Path) -> None:
+    first = _print_secrets(tmp_path)
+    assert first.returncode == 0, first.stderr
+    secret_key, watermark_key = first.stdout.split()
+    assert secret_key != watermark_key and min(len(secret_key), len(watermark_key)) >= 50
+    assert "django-insecure" not in secret_key
+    for name in ("secret_key", "remix_watermark_key"):
+        path = tmp_path / "secrets" / name
+        assert path.stat().st_mode & 0o777 == 0o600, oct(path.stat().st_mode)
+    assert (tmp_path / "secrets").stat().st_mode & 0o777 == 0o700
+    assert _print_secrets(tmp_path).stdout.split() == [secret_key, watermark_key]  # kept across restarts
+    other = tmp_path / "other"
+    other.mkdir()
+    assert _print_secrets(other).stdout.split()[0] != secret_key  # another install, other secrets
+
+
+def test_production_refuses_to_start_without_a_watermark_key(tmp_path: Path) -> None:
+    env = {"DJANGO_ENV": "production", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "a.example", **_signing_env(tmp_path)}
+    result = _manage("check", tmp_path=tmp_path, **env)
+    assert result.returncode != 0 and "REMIX_WATERMARK_KEY" in result.stderr
+    weak = _manage("check", tmp_path=tmp_path, REMIX_WATERMARK_KEY="short", **env)
+    assert weak.returncode != 0 and "REMIX_WATERMARK_KEY" in weak.stderr
+    assert not (tmp_path / "secrets").exists()  # production never makes its own
+
+
+def test_state_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    result = _manage("migrate", "--noinput", tmp_path=tmp_path, DATABASE_URL="")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "db.sqlite3").stat().st_mode & 0o077 == 0
+    assert tmp_path.stat().st_mode & 0o777 == 0o700
+    for folder in ("media", "tmp", "broker"):
+        assert (tmp_path / folder).stat().st_mode & 0o077 == 0, folder

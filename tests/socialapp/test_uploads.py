@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import mimetypes
 from pathlib import Path
@@ -136,3 +137,65 @@ def test_extract_frame_rejects_what_is_not_a_video(tmp_path: Path) -> None:
     broken.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(1000))
     with pytest.raises(MediaRejected):
         extract_frame(broken)
+
+
+# --- decode cost (the pen test's findings 11 and 12) ------------------------------------------------------------
+
+
+def _upload_file(path: Path) -> SimpleUploadedFile:
+    return SimpleUploadedFile(path.name, path.read_bytes(), content_type="application/octet-stream")
+
+
+def test_an_image_is_budgeted_by_decoded_bytes_not_only_pixels(settings, upload_tmp: Path) -> None:
+    """A 16-bit RGBA PNG is under the pixel cap and compresses to almost nothing, but decodes to 4 bytes a pixel
+    (and a great deal more on its way): refused from its header, before decoding."""
+    from tests.security.attacks import png_bomb
+
+    settings.MAX_DECODED_IMAGE_BYTES = 1_000_000
+    bomb = SimpleUploadedFile("bomb.png", png_bomb(600), content_type="image/png")
+    assert settings.MAX_IMAGE_PIXELS >= 600 * 600
+    with pytest.raises(MediaRejected, match="too large to process") as refused, validated_upload(bomb):
+        pass
+    assert refused.value.status == 400
+    plain = Image.new("RGB", (500, 500), "teal")  # 750 KB decoded: within the budget
+    buffer = io.BytesIO()
+    plain.save(buffer, "PNG")
+    with validated_upload(SimpleUploadedFile("fine.png", buffer.getvalue())) as media:
+        assert media.width == 500
+
+
+def test_keyframes_too_far_apart_are_refused_at_upload(settings, tmp_path: Path, upload_tmp: Path) -> None:
+    """A frame of a video is reached by decoding forward from the keyframe before it: a video with one keyframe made
+    every later frame cost more (7.6 s at 29.9 s of a 4096² 60 fps clip). The longest run is bounded at upload."""
+    settings.MAX_SEEK_DECODE_PIXELS = 10e6  # 43 frames of 640x360
+    sparse = make_video(
+        tmp_path / "sparse.mp4", seconds=4, fps=30, size=(640, 360), encoder_options={"g": "1000", "sc_threshold": "0"}
+    )
+    with (
+        pytest.raises(MediaRejected, match="keyframes are too far apart") as refused,
+        validated_upload(_upload_file(sparse)),
+    ):
+        pass
+    assert "keyframe at least every 1.4 s" in refused.value.detail
+    dense = make_video(tmp_path / "dense.mp4", seconds=4, fps=30, size=(640, 360), encoder_options={"g": "15"})
+    with validated_upload(_upload_file(dense)) as media:
+        assert media.duration == pytest.approx(4.0, abs=0.1)
+
+
+def test_a_frame_rate_over_the_limit_is_refused(settings, tmp_path: Path, upload_tmp: Path) -> None:
+    settings.MAX_VIDEO_FPS = 30
+    fast = make_video(tmp_path / "fast.mp4", seconds=1, fps=60, size=(160, 90))
+    with pytest.raises(MediaRejected, match="frame rate is too high"), validated_upload(_upload_file(fast)):
+        pass
+
+
+def test_a_seek_in_a_stored_video_is_bounded_too(settings, tmp_path: Path) -> None:
+    """Videos stored before the upload rule (or any file) cannot make the worker decode without end."""
+    sparse = make_video(
+        tmp_path / "stored.mp4", seconds=4, fps=30, size=(640, 360), encoder_options={"g": "1000", "sc_threshold": "0"}
+    )
+    assert extract_frame(sparse, at=3.9).size == (640, 360)  # within the default budget
+    settings.MAX_SEEK_DECODE_PIXELS = 10e6  # 86 frames of 640x360, with the reordering slack
+    with pytest.raises(MediaRejected, match="too far from a keyframe"):
+        extract_frame(sparse, at=3.9)
+    assert extract_frame(sparse, at=0.5).size == (640, 360)  # near the keyframe: fine
