@@ -128,6 +128,8 @@ class Command(BaseCommand):
             env.setdefault("MEDIA_DELIVERY", "accel")
         gunicorn_args = [sys.executable, "-m", "gunicorn", "socialapp.wsgi", "--bind", f"unix:{socket_path}"]
         gunicorn_args += ["--workers", str(options["workers"]), "--access-logfile", "-", "--graceful-timeout", "10"]
+        # On a Unix socket gunicorn sees no peer address: log the one nginx appended (the client's) instead.
+        gunicorn_args += ["--access-logformat", '%({x-forwarded-for}i)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"']
         gunicorn = subprocess.Popen([*gunicorn_args, "--no-control-socket"], env=env)  # noqa: S603
         nginx_process = subprocess.Popen(nginx_args)  # noqa: S603
         self.stdout.write(
