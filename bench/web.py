@@ -675,7 +675,7 @@ def _feed_query_ms(position: str) -> dict[str, float]:
     from socialapp.api.pagination import NewestFirstCursorPagination
     from socialapp.models import User
 
-    viewer = User.objects.filter(auth_token__isnull=False).order_by("pk").first()
+    viewer = User.objects.filter(auth_token_set__isnull=False).order_by("pk").first()
     assert viewer is not None
     feed = selectors.feed_for(user=viewer)
     after = NewestFirstCursorPagination()._after(position, descending=True)
