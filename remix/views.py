@@ -27,6 +27,7 @@ from socialapp.forms import CommentForm, ProfileForm
 from socialapp.middleware import body_limit
 from socialapp.models import Comment, Post, User
 from socialapp.throttling import throttle_page
+from socialapp.uploads import image_body_limit
 from socialapp.views import AuthenticatedRequest, is_htmx, login_required_page, safe_next
 
 from . import consent, credentials, jobs, policy, provenance, selectors
@@ -364,7 +365,7 @@ def _human_size(size: int) -> str:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @throttle_page("verify")  # the API's rate and counters: the page and POST /api/credentials/verify/ share them
-@body_limit(lambda: settings.MAX_IMAGE_BYTES + 1024 * 1024)
+@body_limit(image_body_limit)
 def check_image(request: HttpRequest) -> HttpResponse:
     """Anyone may check an image: its content credentials and whether it carries a remix's watermark.
     The same checks as ``POST /api/credentials/verify/``; nothing uploaded here is stored."""

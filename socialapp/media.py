@@ -77,6 +77,22 @@ def serve_media(request: HttpRequest, path: str) -> HttpResponseBase:
         raise Http404("Not a media file.")
     if not selectors.media_visible_to(name=name, user=request.user):
         raise Http404("Not a media file.")
+    delivery = settings.MEDIA_DELIVERY
+    if delivery == "redirect":
+        # No look at the file here (a request to S3 each): the signed URL answers 404 for a missing one.
+        response: HttpResponseBase = HttpResponseRedirect(default_storage.signed_url(name))  # type: ignore[attr-defined]
+        response["Cache-Control"] = "private, no-store"
+        return response
+    if delivery == "accel":
+        # nginx sends the file from its internal location: it answers Range, ETag and If-None-Match itself.
+        response = _harden(HttpResponse(), content_type)
+        response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_PREFIX + filepath_to_uri(name)
+        return response
+    return _stream(request, name, content_type)
+
+
+def _stream(request: HttpRequest, name: str, content_type: str) -> HttpResponseBase:
+    """The file itself (MEDIA_DELIVERY=django), with an ETag (a 304 when the browser has it) and byte ranges."""
     try:
         size = default_storage.size(name)
         modified = default_storage.get_modified_time(name)
@@ -87,24 +103,12 @@ def serve_media(request: HttpRequest, path: str) -> HttpResponseBase:
         not_modified = _harden(HttpResponse(status=304), content_type)
         not_modified["ETag"] = etag
         return not_modified
-
-    delivery = settings.MEDIA_DELIVERY
-    if delivery == "redirect":
-        response: HttpResponseBase = HttpResponseRedirect(default_storage.signed_url(name))  # type: ignore[attr-defined]
-        response["Cache-Control"] = "private, no-store"
-        return response
-    if delivery == "accel":
-        response = _harden(HttpResponse(), content_type)
-        # nginx sends the file from its internal location (and answers Range itself); the headers set here stay.
-        response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_PREFIX + filepath_to_uri(name)
-        response["ETag"] = etag
-        return response
-    response = _stream(request, name, size, content_type)
+    response = _stream_bytes(request, name, size, content_type)
     response["ETag"] = etag
     return response
 
 
-def _stream(request: HttpRequest, name: str, size: int, content_type: str) -> HttpResponseBase:
+def _stream_bytes(request: HttpRequest, name: str, size: int, content_type: str) -> HttpResponseBase:
     match = _RANGE.match(request.headers.get("Range", ""))
     if match and (match.group(1) or match.group(2)):
         start_s, end_s = match.groups()

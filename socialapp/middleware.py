@@ -48,8 +48,9 @@ def body_limit(max_bytes: int | Callable[[], int]) -> Callable[[V], V]:
     return decorate
 
 
-def declared_body_limit(view_func: Callable[..., Any]) -> int | None:
-    """The body limit a view declared with ``body_limit`` (or a ``max_body_bytes`` class attribute), else None."""
+def declared_body_limit(view_func: Any) -> int | None:
+    """The body limit a view declared with ``body_limit`` (or a ``max_body_bytes`` class attribute), else None. Takes
+    a view function, or an API view instance (what DRF's parsers see)."""
     # A DRF or class-based view's as_view() function keeps its class as .cls / .view_class.
     owner = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
     limit = getattr(view_func, "max_body_bytes", None) or getattr(owner, "max_body_bytes", None)
@@ -58,7 +59,8 @@ def declared_body_limit(view_func: Callable[..., Any]) -> int | None:
     return int(limit() if callable(limit) else limit)
 
 
-def _declared_limit(view_func: Callable[..., Any]) -> int:
+def body_limit_of(view_func: Any) -> int:
+    """The body limit that applies to a view: its own, else MAX_REQUEST_BODY_BYTES."""
     limit = declared_body_limit(view_func)
     return int(settings.MAX_REQUEST_BODY_BYTES) if limit is None else limit
 
@@ -84,7 +86,7 @@ class RequestBodyLimitMiddleware:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0  # Django reads such a body as empty
-        limit = _declared_limit(view_func)
+        limit = body_limit_of(view_func)
         if declared <= limit:
             return None
         logger.info("refused a %d-byte body to %s (limit %d)", declared, request.path, limit)

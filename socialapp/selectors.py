@@ -38,9 +38,11 @@ def media_visible_to(*, name: str, user: User | AnonymousUser) -> bool:
     """Whether the stored file ``name`` may be handed to ``user`` now: a post's media or poster while the post is
     visible to them (``post_list_visible_to``), or a file of the feature app's while it says so (a remix image while
     its comment is shown). A file that no object owns is never served."""
-    owner = Post.objects.filter(Q(media=name) | Q(poster=name)).values_list("pk", flat=True).first()
-    if owner is not None:
-        return post_list_visible_to(user=user).filter(pk=owner).exists()
+    is_file_of = Q(media=name) | Q(poster=name)
+    if post_list_visible_to(user=user).filter(is_file_of).exists():
+        return True  # the common case, in one query
+    if Post.objects.filter(is_file_of).exists():
+        return False  # a post's file, hidden from this viewer
     extension = extensions.get()
     return extension is not None and extension.media_visible(name=name, viewer=user)
 

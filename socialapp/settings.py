@@ -417,6 +417,9 @@ for _folder in (
 # balancer in front of it another). The client address every throttle and lockout keys on is the entry the
 # outermost of them wrote; 0 (the embedded run, nothing in front) uses the connection's own address.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Requests one client address may have in progress at once at the nginx of `make serve` (where nginx is the edge;
+# behind a proxy of ours every client shares that proxy's address, so nginx does not count).
+MAX_CONNECTIONS_PER_CLIENT = env.int("MAX_CONNECTIONS_PER_CLIENT", default=64)
 
 # Password guessing (django-axes, every authenticate() call): after LOGIN_FAILURE_LIMIT failures from one client
 # address, or against one account, sign-ins from it or to it are refused (429 too_many_attempts) for

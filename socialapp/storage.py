@@ -53,9 +53,6 @@ class GatedStorage(Storage):
     def save(self, name: str | None, content: IO[Any], max_length: int | None = None) -> str:
         return self.inner.save(name, content, max_length=max_length)
 
-    def _save(self, name: str, content: IO[Any]) -> str:
-        return self.inner.save(name, content)
-
     def get_available_name(self, name: str, max_length: int | None = None) -> str:
         return self.inner.get_available_name(name, max_length=max_length)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import math
+import operator
 from collections.abc import Callable
 from datetime import timedelta
 from types import SimpleNamespace
@@ -132,17 +133,23 @@ def throttle_page(scope: str, *, methods: tuple[str, ...] = ("POST",), anonymous
 # --- password guessing (django-axes) -------------------------------------------------------------------------
 
 
-def _attempts(request: HttpRequest, credentials: dict[str, Any] | None) -> Any:
-    """Axes' failure rows that concern this request: its client address or the account it names."""
-    from axes.helpers import get_client_username
+def _live_attempts() -> Any:
+    """Axes' failure rows that have not expired."""
     from axes.models import AccessAttempt
 
-    address = getattr(request, "axes_ip_address", None) or client_ip(request)
+    return AccessAttempt.objects.filter(expiration__expires_at__gt=timezone.now())
+
+
+def _about(request: HttpRequest, credentials: dict[str, Any] | None) -> list[Q]:
+    """What this request's failures are counted by: its client address, and the account it names (if it names one
+    axes can read: a form's field, or the credentials it was handed)."""
+    from axes.helpers import get_client_username
+
+    about = [Q(ip_address=getattr(request, "axes_ip_address", None) or client_ip(request))]
     username = get_client_username(request, credentials)
-    about = Q(ip_address=address)
     if username:
-        about |= Q(username=username)
-    return AccessAttempt.objects.filter(about, expiration__expires_at__gt=timezone.now())
+        about.append(Q(username=username))
+    return about
 
 
 def login_cool_off(request: HttpRequest | None) -> timedelta:
@@ -155,12 +162,11 @@ def login_cool_off(request: HttpRequest | None) -> timedelta:
     cached = getattr(request, "_login_cool_off", None)
     if cached is not None:
         return cached
+    live = _live_attempts()
+    credentials = getattr(request, "axes_credentials", None)
     counts = [
-        _attempts(request, getattr(request, "axes_credentials", None))
-        .filter(parameter)
-        .aggregate(n=Sum("failures_since_start"))["n"]
-        or 0
-        for parameter in _parameters(request)
+        live.filter(parameter).aggregate(n=Sum("failures_since_start"))["n"] or 0
+        for parameter in _about(request, credentials)
     ]
     rounds = max(counts, default=0) // max(1, int(settings.AXES_FAILURE_LIMIT))
     seconds = min(base.total_seconds() * 2 ** max(0, min(rounds - 1, 30)), settings.LOGIN_LOCKOUT_MAX_SECONDS)
@@ -169,19 +175,10 @@ def login_cool_off(request: HttpRequest | None) -> timedelta:
     return cool_off
 
 
-def _parameters(request: HttpRequest) -> list[Q]:
-    from axes.helpers import get_client_username
-
-    parameters = [Q(ip_address=getattr(request, "axes_ip_address", None) or client_ip(request))]
-    username = get_client_username(request, getattr(request, "axes_credentials", None))
-    if username:
-        parameters.append(Q(username=username))
-    return parameters
-
-
 def login_retry_after(request: HttpRequest, credentials: dict[str, Any] | None) -> int:
     """Seconds until the lockout of this address or account ends."""
-    latest = _attempts(request, credentials).aggregate(until=Max("expiration__expires_at"))["until"]
+    about = functools.reduce(operator.or_, _about(request, credentials))
+    latest = _live_attempts().filter(about).aggregate(until=Max("expiration__expires_at"))["until"]
     if latest is None:
         return int(login_cool_off(request).total_seconds())
     return max(1, math.ceil((latest - timezone.now()).total_seconds()))

@@ -266,6 +266,20 @@ def _unsupported_sentence(head: bytes) -> str:
     return _UNSUPPORTED
 
 
+def upload_body_limit() -> int:
+    """The largest request body an upload view takes: the largest media accepted, plus room for the form around it
+    (the validator then applies each kind's own limit)."""
+    return max(settings.MAX_VIDEO_BYTES, settings.MAX_IMAGE_BYTES) + _FORM_SLACK
+
+
+def image_body_limit() -> int:
+    """The largest request body a view that takes one image (to check it) accepts."""
+    return int(settings.MAX_IMAGE_BYTES) + _FORM_SLACK
+
+
+_FORM_SLACK = 1024 * 1024
+
+
 # --- photos --------------------------------------------------------------------------------------
 
 # Bytes per pixel of each Pillow mode once decoded (16-bit PNGs of colour decode to 8-bit modes; "I;16" greyscale

@@ -13,7 +13,6 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -34,7 +33,7 @@ from .forms import CommentForm, ProfileForm, SignupForm, UploadForm
 from .middleware import body_limit
 from .models import Comment, Notification, Post, User
 from .throttling import throttle_page
-from .uploads import MediaRejected
+from .uploads import MediaRejected, upload_body_limit
 
 PAGE_SIZE = 20
 
@@ -194,7 +193,7 @@ def comment_delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required_page
-@body_limit(lambda: max(settings.MAX_VIDEO_BYTES, settings.MAX_IMAGE_BYTES) + 1024 * 1024)
+@body_limit(upload_body_limit)
 def upload(request: AuthenticatedRequest) -> HttpResponse:
     """Upload a video or photo. Rejected media is explained on the form, with nothing stored."""
     if request.method != "POST":

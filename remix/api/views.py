@@ -19,6 +19,7 @@ from socialapp.api.errors import ApiError, ErrorSerializer
 from socialapp.api.views import JSON_BODY, PAGE_ERRORS
 from socialapp.models import Comment, User
 from socialapp.throttling import ClientRateThrottle
+from socialapp.uploads import image_body_limit
 
 from .. import consent, credentials, jobs, policy, selectors
 from ..models import ConsentChange, RemixJob
@@ -203,7 +204,7 @@ class VerifyCredentialsView(APIView):
     parser_classes = [MultiPartParser]  # a file needs multipart
     throttle_classes = [ClientRateThrottle]
     throttle_scope = "verify"
-    max_body_bytes = staticmethod(lambda: settings.MAX_IMAGE_BYTES + 1024 * 1024)
+    max_body_bytes = staticmethod(image_body_limit)
 
     @extend_schema(
         request=s.VerifyRequestSerializer, responses={200: s.CredentialsSerializer, **_errors(400, 413, 415, 429)}

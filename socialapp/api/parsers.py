@@ -17,7 +17,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
 
-from ..middleware import REQUEST_TOO_LARGE
+from ..middleware import REQUEST_TOO_LARGE, body_limit_of
 
 
 class TooDeeplyNested(APIException):
@@ -49,11 +49,7 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 
 class BoundedJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
-        limit = int(settings.MAX_REQUEST_BODY_BYTES)
-        view = (parser_context or {}).get("view")
-        declared = getattr(view, "max_body_bytes", None)
-        if declared is not None:
-            limit = int(declared() if callable(declared) else declared)
+        limit = body_limit_of((parser_context or {}).get("view"))
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise BodyTooLarge(f"The request body is too large (the limit here is {limit} bytes).")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, JsonResponse
@@ -26,7 +25,7 @@ from rest_framework.views import APIView
 from .. import selectors, services
 from ..models import Comment, Notification, Post, User
 from ..throttling import AnonymousRateThrottle, ClientRateThrottle
-from ..uploads import MediaRejected
+from ..uploads import MediaRejected, upload_body_limit
 from . import serializers as s
 from .errors import ApiError, ErrorSerializer
 from .pagination import OldestFirstCursorPagination
@@ -199,7 +198,7 @@ class PostListView(generics.ListAPIView):
     parser_classes = [MultiPartParser]
     throttle_scope = "uploads"
     # Uploads may be as large as the largest media accepted (the validator then applies the per-kind limits).
-    max_body_bytes = staticmethod(lambda: max(settings.MAX_VIDEO_BYTES, settings.MAX_IMAGE_BYTES) + 1024 * 1024)
+    max_body_bytes = staticmethod(upload_body_limit)
 
     def get_throttles(self) -> list[Any]:
         return [ClientRateThrottle()] if self.request.method == "POST" else []

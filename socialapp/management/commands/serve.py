@@ -75,7 +75,7 @@ def render_config(*, listen: str, state: Path, socket_path: Path, media_root: st
         user_line=user_line,
         default_body=int(settings.MAX_REQUEST_BODY_BYTES),
         upload_locations=uploads,
-        max_connections=int(os.environ.get("MAX_CONNECTIONS_PER_CLIENT", "64")) if front_proxies == 0 else 100000,
+        max_connections=int(settings.MAX_CONNECTIONS_PER_CLIENT) if front_proxies == 0 else 100000,
         socket=socket_path,
         listen=listen,
         static_root=Path(settings.STATIC_ROOT),
