@@ -179,7 +179,7 @@ CACHES = {"default": env.cache_url_config(env.str("CACHE_URL", default="") or f"
 
 AUTH_USER_MODEL = "socialapp.User"
 # django-axes first: it refuses a sign-in while the client address or the account is locked out.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["socialapp.throttling.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},

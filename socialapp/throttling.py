@@ -23,6 +23,8 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
+from axes.backends import AxesStandaloneBackend
+from axes.helpers import get_credentials
 from django.conf import settings
 from django.db.models import Max, Q, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -133,6 +135,20 @@ def throttle_page(scope: str, *, methods: tuple[str, ...] = ("POST",), anonymous
 # --- password guessing (django-axes) -------------------------------------------------------------------------
 
 
+class LockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check (first of AUTHENTICATION_BACKENDS), which also leaves the account asked for on the
+    request: axes reads it from a form's field on its own, so without this the lockout's length (``login_cool_off``)
+    would not count an account's failures on the JSON API, and guesses at one account from many addresses would
+    never back off there."""
+
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> None:
+        if request is not None:
+            request.login_credentials = get_credentials(username=username)  # type: ignore[attr-defined]
+        return super().authenticate(request, username, password, **kwargs)
+
+
 def _live_attempts() -> Any:
     """Axes' failure rows that have not expired."""
     from axes.models import AccessAttempt
@@ -163,7 +179,7 @@ def login_cool_off(request: HttpRequest | None) -> timedelta:
     if cached is not None:
         return cached
     live = _live_attempts()
-    credentials = getattr(request, "axes_credentials", None)
+    credentials = getattr(request, "axes_credentials", None) or getattr(request, "login_credentials", None)
     counts = [
         live.filter(parameter).aggregate(n=Sum("failures_since_start"))["n"] or 0
         for parameter in _about(request, credentials)

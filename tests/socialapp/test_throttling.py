@@ -144,6 +144,21 @@ def test_the_lockout_doubles_with_each_round_of_failures(settings: Any) -> None:
     assert waits[0] <= 60 and waits[-1] >= 4 * 60 - 5, waits
 
 
+def test_guesses_at_one_account_from_many_addresses_back_off_on_the_api_too(settings: Any) -> None:
+    """The lockout's length counts the account's failures on the JSON API as well (axes alone reads a form's
+    field): each further round of guesses at one account doubles it, whatever address they come from."""
+    settings.AXES_FAILURE_LIMIT = 2
+    settings.LOGIN_LOCKOUT_SECONDS = 60
+    UserFactory(username="kit")
+    api = APIClient()
+    waits = []
+    for i in range(8):
+        answer = _api_guess(api, "kit", f"wrong{i}", REMOTE_ADDR=f"198.51.100.{i + 1}")
+        if answer.status_code == 429:
+            waits.append(int(answer["Retry-After"]))
+    assert waits[0] <= 60 and waits[-1] >= 4 * 60 - 5, waits
+
+
 @pytest.mark.parametrize("path", ["/login/", "/admin/login/"])
 def test_sign_in_pages_lock_out_with_a_page_that_says_so(settings: Any, path: str) -> None:
     settings.AXES_FAILURE_LIMIT = 3
