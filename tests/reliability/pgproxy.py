@@ -3,6 +3,8 @@
 ``python tests/reliability/pgproxy.py LISTEN_PORT TARGET_HOST:TARGET_PORT CONTROL_DIR``. While the file
 ``CONTROL_DIR/pg-down`` exists every open connection is closed and new ones are closed on accept (what a client sees
 when the database host drops off the network and comes back), so the suite never stops the shared server itself.
+Once every connection open when the flag appeared is closed, the proxy writes ``CONTROL_DIR/pg-down.done`` (and
+removes it when the flag goes), so the suite knows the cut has taken effect before it measures anything.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ CHECK_SECONDS = 0.05
 
 class Proxy:
     def __init__(self, listen_port: int, target: tuple[str, int], control: Path) -> None:
-        self.target, self.down_flag = target, control / "pg-down"
+        self.target, self.down_flag, self.done_flag = target, control / "pg-down", control / "pg-down.done"
         self.server = socket.create_server(("127.0.0.1", listen_port), reuse_port=False)
         self.pairs: set[tuple[socket.socket, socket.socket]] = set()
         self.lock = threading.Lock()
@@ -54,6 +56,9 @@ class Proxy:
                     pairs, self.pairs = self.pairs, set()
                 for pair in pairs:
                     self._close(pair)
+                self.done_flag.touch()
+            else:
+                self.done_flag.unlink(missing_ok=True)
             time.sleep(CHECK_SECONDS)
 
     def _pump(self, pair: tuple[socket.socket, socket.socket]) -> None:

@@ -90,7 +90,11 @@ def redis_stop() -> None:
 
 
 def database_down() -> None:
+    """Cut PostgreSQL off and return once the proxy has closed every open connection (until then a request
+    could still be answered over a connection opened before the cut)."""
+    (state_dir() / "pg-down.done").unlink(missing_ok=True)
     (state_dir() / "pg-down").touch()
+    wait_until(lambda: (state_dir() / "pg-down.done").exists(), timeout=10, what="the database cut", interval=0.01)
 
 
 def database_up() -> None:
