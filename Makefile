@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
+# The trained moderation classifier, shared by every VAR_DIR of this checkout (the test suites each have their own).
+export REMIX_MODERATION_MODEL_DIR ?= $(CURDIR)/var/models/moderation
 # The browser tests save a screenshot of every page here.
 export SCREENSHOT_DIR ?= $(VAR_DIR)/screenshots
 # Where `make test` finds the services for its second pass (skipped when they do not answer).
@@ -13,7 +15,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379
 SERVICES_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL)/0 CACHE_URL=$(TEST_REDIS_URL)/1
 
-.PHONY: setup system-packages proxy run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean moderation-report bench reliability security
+.PHONY: setup system-packages proxy run worker web serve migrate model signing demo test test-embedded test-services lint format browsers clean moderation-report moderation-model bench-moderation bench reliability security
 
 setup: system-packages $(VENV)/.installed
 
@@ -32,8 +34,12 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
-migrate: setup
+migrate: setup moderation-model
 	$(PY) manage.py migrate --noinput
+
+# The learned stage of prompt moderation, trained on remix/moderation/data/dev (seconds; once per data change).
+moderation-model: setup
+	$(PY) manage.py remix_train_moderation
 
 # The embedded default's model: a tiny random-weight pipeline of the real diffusers classes.
 TINY_MODEL := $(VAR_DIR)/models/tiny-instruct-pix2pix
@@ -79,10 +85,14 @@ serve: migrate proxy
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py serve --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2}
 
-# The prompt moderation corpus against the rules in the database: block rate and false positives
-# per category; fails when under 95% blocked or over 5% false positives.
+# Prompt moderation measured like an outsider: every layer on the development sets (5-fold cross-validated) and on
+# the frozen held-out set: stopped and false-positive rates per category, technique, language; median check time.
 moderation-report: migrate
 	$(PY) manage.py remix_moderation_report
+
+# Benchmark (not a test) of the text check: median and p95 ms per prompt through every layer.
+bench-moderation: setup
+	$(PY) bench/moderation.py
 
 # Benchmarks, not tests: GPU edit throughput (null without CUDA), worker time outside the model, web
 # requests/s. Writes $(VAR_DIR)/bench/summary.json and prints a table. BENCH_QUICK=1: a quick run;
@@ -114,10 +124,10 @@ browsers:
 # Lint, the suite on the embedded default, then again on PostgreSQL + Redis where they answer.
 test: setup browsers proxy lint test-embedded test-services
 
-test-embedded: setup
+test-embedded: setup moderation-model
 	VAR_DIR=$(VAR_DIR)/test $(PY) -m pytest
 
-test-services: setup
+test-services: setup moderation-model
 	@if $(SERVICES_ENV) VAR_DIR=$(VAR_DIR)/test-services $(PY) manage.py check_services; then \
 	  echo "== second pass: PostgreSQL + Redis"; \
 	  $(SERVICES_ENV) VAR_DIR=$(VAR_DIR)/test-services $(PY) -m pytest; \
@@ -127,7 +137,7 @@ test-services: setup
 # each), a poison job, SIGTERM, Redis restarted, PostgreSQL cut off, load with the worker saturated. They need
 # PostgreSQL (its own test database) and redis-server (a private one they restart), so they are not part of
 # `make test`; CI runs them where those answer. Prints one line per promise.
-reliability: setup
+reliability: setup moderation-model
 	@DATABASE_URL=$(TEST_DATABASE_URL) VAR_DIR=$(VAR_DIR)/reliability-check $(PY) manage.py check_services >/dev/null && command -v redis-server >/dev/null || { \
 	  echo "make reliability needs PostgreSQL at $(TEST_DATABASE_URL) and redis-server"; exit 1; }
 	RELIABILITY_DATABASE_URL=$(dir $(TEST_DATABASE_URL))reliability $(PY) tests/reliability/run.py
@@ -135,7 +145,7 @@ reliability: setup
 # The pen test's attacks against the served stack (nginx + gunicorn, real processes): brute force with rotating
 # headers, sign-up floods, oversized and deeply nested bodies, slow clients, decode bombs in parallel, media
 # visibility through the proxy. One line per attack with its figure.
-security: setup proxy
+security: setup proxy moderation-model
 	$(PY) tests/security/run.py
 
 clean:

@@ -27,8 +27,10 @@ def record(
     comment: Comment | int | None = None,
     category: str = "",
     detail: dict[str, Any] | None = None,
+    severe: bool | None = None,
 ) -> AuditEvent:
-    """Append one event. ``actor`` None means the system (a detector, the worker, the sweeper)."""
+    """Append one event. ``actor`` None means the system (a detector, the worker, the sweeper). ``severe``
+    defaults to whether the category is minors."""
     return AuditEvent.objects.create(
         action=action,
         summary=summary[:300],
@@ -40,6 +42,7 @@ def record(
         job_ref=_ref(job),
         comment_ref=_ref(comment),
         category=category,
+        severe=category in ("minors", "minor") if severe is None else severe,
         detail=detail or {},
     )
 

@@ -156,7 +156,7 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
     if reason is not None:
         raise RemixNotAllowed(reason)
     _check_account_age(post=post, requester=requester)
-    prompts.moderate_request(prompt=valid.prompt, meme_text=valid.meme_text, requester=requester, post=post)
+    verdict = prompts.moderate_request(prompt=valid.prompt, meme_text=valid.meme_text, requester=requester, post=post)
     try:
         with transaction.atomic():
             # Serialize this requester's requests, then this post's: the counts and the insert see
@@ -179,17 +179,25 @@ def remix_job_create(*, post: Post, requester: User, request: JobRequest) -> tup
                 frame_time=valid.frame_time,
                 seed=valid.seed,
                 client_request_id=valid.client_request_id,
-                enqueued_at=timezone.now(),
+                **(
+                    {"status": RemixJob.Status.HELD, "moderation": {"stage": "prompt", **verdict.as_dict()}}
+                    if verdict.held
+                    else {"enqueued_at": timezone.now()}
+                ),
             )
-            prompts.record_prompt_allowed(job=job, requester=requester, post=post)
-            transaction.on_commit(functools.partial(enqueue, job.pk), robust=True)
+            if verdict.held:
+                # Not enqueued: a moderator's approval queues it (remix.review.held_remix_approve).
+                prompts.record_prompt_held(job=job, requester=requester, post=post, verdict=verdict)
+            else:
+                prompts.record_prompt_allowed(job=job, requester=requester, post=post)
+                transaction.on_commit(functools.partial(enqueue, job.pk), robust=True)
     except IntegrityError:
         # A concurrent retry with the same client_request_id won the insert: answer with its job.
         existing = _same_request(post=post, requester=requester, key=request.client_request_id)
         if existing is None:
             raise
         return existing, False
-    logger.info("remix job %s queued: post %s by user %s", job.pk, post.pk, requester.pk)
+    logger.info("remix job %s %s: post %s by user %s", job.pk, job.status, post.pk, requester.pk)
     return job, True
 
 

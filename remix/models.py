@@ -149,7 +149,7 @@ class RemixJob(models.Model):
 
 
 class HeldRemix(RemixJob):
-    """The admin's review queue of remixes held by output moderation (jobs in status ``held``)."""
+    """The admin's review queue of held jobs: requests held before they run, remixes held by output moderation."""
 
     class Meta:
         proxy = True
@@ -203,9 +203,10 @@ class ModerationRule(models.Model):
     """One entry of a prompt rule set, edited by admins.
 
     ``pattern`` is one or more words matched as whole words after normalisation (case, accents,
-    look-alike letters, leetspeak, spacing); a trailing ``*`` on a word matches any ending. An
-    ``allow`` rule is an exception: text it covers is not matched by the block rules of its
-    category (``blood orange`` for ``blood``).
+    look-alike letters, leetspeak, spacing); a trailing ``*`` on a word matches any ending. A ``hold``
+    rule sends the request to a moderator instead of refusing it (words that are abuse in some company
+    and harmless in other: an age under 18). An ``allow`` rule is an exception: text it covers is not
+    matched by the block or hold rules of its category (``blood orange`` for ``blood``).
     """
 
     class Category(models.TextChoices):
@@ -213,16 +214,21 @@ class ModerationRule(models.Model):
         MINORS = "minors", "Minors"
         REAL_PERSONS = "real_persons", "Real or public persons"
         VIOLENCE = "violence", "Violence and gore"
-        HATE = "hate", "Hate symbols"
+        HATE = "hate", "Hate symbols and slurs"
         SELF_HARM = "self_harm", "Self-harm"
+        HARASSMENT = "harassment", "Harassment, threats and humiliation"
 
     class Kind(models.TextChoices):
         BLOCK = "block", "Block"
+        HOLD = "hold", "Hold for review"
         ALLOW = "allow", "Allow (exception)"
 
     category = models.CharField(max_length=20, choices=Category.choices)
     kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.BLOCK)
     pattern = models.CharField(max_length=200)
+    # The language of a lexicon entry ("es", "hi-Latn"; blank: any). Every active rule applies to every text
+    # (language identification of a six-word prompt is a guess); the language organises the lists.
+    language = models.CharField(max_length=10, blank=True, db_index=True)
     note = models.CharField(max_length=300, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -307,6 +313,9 @@ class AuditEvent(models.Model):
         CONSENT_CHANGED = "consent.changed", "Consent changed"
         PROMPT_ALLOWED = "prompt.allowed", "Prompt allowed"
         PROMPT_REJECTED = "prompt.rejected", "Prompt rejected"
+        PROMPT_HELD = "prompt.held", "Request held for review before it runs"
+        PROMPT_APPROVED = "prompt.approved", "Held request approved (queued)"
+        PROMPT_DISALLOWED = "prompt.disallowed", "Held request rejected by a moderator"
         UPLOAD_PASSED = "upload.passed", "Upload passed"
         UPLOAD_FLAGGED = "upload.flagged", "Upload flagged (hidden)"
         UPLOAD_APPROVED = "upload.approved", "Upload approved"
@@ -341,6 +350,8 @@ class AuditEvent(models.Model):
     job_ref = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
     comment_ref = models.PositiveBigIntegerField(null=True, blank=True)
     category = models.CharField(max_length=20, blank=True, db_index=True)
+    # Severe: anything touching minors (a refused or held request, a report). The admin lists these first.
+    severe = models.BooleanField(default=False, db_index=True)
     summary = models.CharField(max_length=300)
     detail = models.JSONField(default=dict, blank=True)
 

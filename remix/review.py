@@ -14,11 +14,13 @@ Every decision is written to the audit log, the detector's ones with what it saw
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image
 
 from socialapp import services as social_services
 from socialapp.extensions import UploadReview
@@ -27,6 +29,7 @@ from socialapp.models import Comment, Notification, Post, User
 from . import audit
 from .consent import lock_creator
 from .models import ModerationRule, RemixJob, RemixResult
+from .moderation import image_text
 from .moderation.images import check_image_bytes
 from .policy import remix_denied_reason
 
@@ -37,28 +40,54 @@ POST_HELD_TEXT = "Your post is hidden until a moderator reviews it."
 
 
 def _category(moderation: dict[str, Any]) -> str:
-    return str(ModerationRule.Category.SEXUAL) if moderation.get("matched") else ""
+    if moderation.get("category"):
+        return str(moderation["category"])
+    if moderation.get("matched"):
+        return str(ModerationRule.Category.SEXUAL)
+    text = moderation.get("image_text") or {}
+    if text.get("flagged") and text.get("category"):
+        return str(text["category"])
+    if (moderation.get("identity") or {}).get("flagged"):
+        return str(ModerationRule.Category.REAL_PERSONS)
+    return ""
 
 
 def _found(moderation: dict[str, Any]) -> str:
-    """What the detector flagged, in a few words for a summary."""
+    """What the checks flagged, in a few words for a summary."""
+    found = []
     if moderation.get("error"):
-        return "the image check failed"
+        found.append("the image check failed")
     classes = sorted({str(label.get("class")) for label in moderation.get("matched") or []})
-    return f"the detector found {', '.join(classes)}" if classes else "held for review"
+    if classes:
+        found.append(f"the detector found {', '.join(classes)}")
+    identity = moderation.get("identity") or {}
+    if identity.get("flagged"):
+        found.append(identity.get("error") or f"{len(identity.get('unmatched') or [])} face(s) not in the source")
+    text = moderation.get("image_text") or {}
+    if text.get("flagged"):
+        found.append(text.get("error") or f"text in the image refused ({text.get('category')})")
+    return "; ".join(found) or "held for review"
 
 
 def _detail(moderation: dict[str, Any]) -> dict[str, Any]:
-    return {key: moderation.get(key) for key in ("labels", "matched", "classes", "threshold", "error")}
+    keys = ("labels", "matched", "classes", "threshold", "error", "identity", "image_text", "reasons")
+    return {key: moderation.get(key) for key in keys}
 
 
 # --- uploads ------------------------------------------------------------------------------------
 
 
 def upload_review(*, poster: bytes) -> UploadReview:
-    """Upload moderation of a new post's still (JPEG bytes). Never raises: a detector failure holds the post."""
+    """Upload moderation of a new post's still (JPEG bytes): nudity, and text in the image read by OCR and checked
+    like a prompt. Never raises: a detector failure holds the post."""
     verdict = check_image_bytes(poster)
-    return UploadReview(hold=verdict.flagged, moderation=verdict.as_dict())
+    try:
+        with Image.open(io.BytesIO(poster)) as still:
+            text = image_text.check_image_text(still.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        text = image_text.ImageTextVerdict(flagged=True, error=f"{exc.__class__.__name__}: {exc}")
+    moderation = {**verdict.as_dict(), "image_text": text.as_dict()}
+    return UploadReview(hold=verdict.flagged or text.flagged, moderation=moderation)
 
 
 def upload_reviewed(*, post: Post, review: UploadReview | None) -> None:
@@ -203,15 +232,47 @@ def _lock_held(job: RemixJob) -> tuple[RemixJob, Post] | None:
     return locked, post
 
 
+def held_before_running(job: RemixJob) -> bool:
+    """Whether a held job was held by prompt moderation before it ran (no image yet), not by output moderation."""
+    return (job.moderation or {}).get("stage") == "prompt"
+
+
+def _approve_request(held: RemixJob, post: Post, moderator: User) -> None:
+    """A request held before it ran goes into the queue (consent is checked again when the worker claims it)."""
+    from .jobs import enqueue
+
+    held.status = RemixJob.Status.QUEUED
+    held.enqueued_at = timezone.now()
+    held.reviewed_by, held.reviewed_at = moderator, timezone.now()
+    held.save(update_fields=["status", "enqueued_at", "reviewed_by", "reviewed_at"])
+    audit.record(
+        audit.Action.PROMPT_APPROVED,
+        summary=f"Held request {held.pk} on post {post.pk} approved and queued",
+        actor=moderator,
+        subject=held.requester,
+        post=post,
+        job=held,
+        category=str((held.moderation or {}).get("category") or ""),
+        severe=False,
+        detail={"prompt": held.prompt[:200], "meme_text": held.meme_text},
+    )
+    transaction.on_commit(lambda: enqueue(held.pk), robust=True)
+
+
 def held_remix_approve(*, job: RemixJob, moderator: User) -> bool:
-    """Show a held remix: the job becomes ``succeeded`` and its comment appears where consent allows (a
-    creator who has since turned remixes off still does not see it, nor hears of it: the comment filter and
-    this check apply the same rule). Returns False (changing nothing) unless the job is still held."""
+    """Approve a held job. Held before it ran (prompt moderation): it is queued and runs. Held after (output
+    moderation): the job becomes ``succeeded`` and its comment appears where consent allows (a creator who has
+    since turned remixes off still does not see it, nor hears of it: the comment filter and this check apply the
+    same rule). Returns False (changing nothing) unless the job is still held."""
     with transaction.atomic():
         locked = _lock_held(job)
         if locked is None:
             return False
         held, post = locked
+        if held_before_running(held):
+            _approve_request(held, post, moderator)
+            job.status = RemixJob.Status.QUEUED
+            return True
         held.status = RemixJob.Status.SUCCEEDED
         held.reviewed_by, held.reviewed_at = moderator, timezone.now()
         held.save(update_fields=["status", "reviewed_by", "reviewed_at"])
@@ -243,9 +304,11 @@ def held_remix_reject(*, job: RemixJob, moderator: User, note: str = "") -> bool
         held, post = locked
         result = RemixResult.objects.select_related("comment").filter(job=held).first()
         comment_id = result.comment_id if result is not None else None
+        before_running = held_before_running(held)
         audit.record(
-            audit.Action.OUTPUT_REJECTED,
-            summary=f"Held remix {held.pk} of post {post.pk} rejected and deleted",
+            audit.Action.PROMPT_DISALLOWED if before_running else audit.Action.OUTPUT_REJECTED,
+            summary=f"Held {'request' if before_running else 'remix'} {held.pk} of post {post.pk} rejected"
+            + ("" if before_running else " and deleted"),
             actor=moderator,
             subject=held.requester,
             post=post,
@@ -273,7 +336,11 @@ def held_remix_reject(*, job: RemixJob, moderator: User, note: str = "") -> bool
             recipient=held.requester,
             kind=Notification.Kind.REMIX_REJECTED,
             post=post,
-            text=f"A moderator did not allow your AI remix “{held.prompt[:120]}”; it was deleted.",
+            text=(
+                f"A moderator did not allow your AI remix request “{held.prompt[:120]}”; it will not run."
+                if before_running
+                else f"A moderator did not allow your AI remix “{held.prompt[:120]}”; it was deleted."
+            ),
         )
     job.status = RemixJob.Status.REJECTED
     return True

@@ -45,6 +45,7 @@ from . import faces, jobs, policy, provenance, review
 from .consent import CONSENT_REVOKED, lock_creator
 from .memes import draw_meme_text
 from .models import RemixJob, RemixResult
+from .moderation import face_identity, image_text
 from .moderation.images import check_image
 from .pipeline import EditInterrupted, EditResult, ModelUnavailable, RemixPipeline, get_pipeline
 from .policy import DENIAL_SENTENCES, remix_denied_reason
@@ -280,11 +281,31 @@ def _with_timings(record: dict[str, Any] | None, timer: StageTimer | None) -> di
     return {**(record or {}), **({"timings": timer.as_dict()} if timer is not None else {})}
 
 
-def moderate_output(image: Image.Image) -> tuple[dict[str, Any], bool]:
-    """What the detector says about the finished image (stored on the job) and whether to hold it."""
+def moderate_output(image: Image.Image, source: Image.Image | None = None) -> tuple[dict[str, Any], bool]:
+    """What output moderation says about the finished image (stored on the job) and whether to hold it: nudity
+    (NudeNet), a face that matches no face of the source (a face swap, an inserted person), and text in the image
+    read by OCR and checked like a prompt. Any one holds it; so does ``REMIX_HOLD_ALL_FOR_REVIEW``."""
     verdict = check_image(image)
+    identity = face_identity.identity_check(source, image) if source is not None else None
+    text = image_text.check_image_text(image)
+    reasons = [
+        name
+        for name, flagged in (
+            ("nudity", verdict.flagged),
+            ("face_identity", identity is not None and identity.flagged),
+            ("text", text.flagged),
+        )
+        if flagged
+    ]
     hold_all = bool(settings.REMIX_HOLD_ALL_FOR_REVIEW)
-    return {**verdict.as_dict(), "hold_all": hold_all}, verdict.flagged or hold_all
+    record = {
+        **verdict.as_dict(),
+        "hold_all": hold_all,
+        "identity": identity.as_dict() if identity is not None else None,
+        "image_text": text.as_dict(),
+        "reasons": reasons,
+    }
+    return record, bool(reasons) or hold_all
 
 
 # --- one delivery: a batch led by the job the message names ------------------------------------------------------
@@ -565,7 +586,7 @@ def _after_model(item: _Item, result: EditResult, pipeline: RemixPipeline) -> Ou
     )
     # Output moderation on exactly the pixels people would see (faces restored, meme text drawn).
     with timer.stage("moderation"):
-        moderation, hold = moderate_output(image)
+        moderation, hold = moderate_output(image, source)
     item.record["moderation"] = moderation
     try:
         # Watermark, IPTC source type and a signed C2PA manifest: never published without them.

@@ -354,6 +354,16 @@ REMIX_NUDITY_CLASSES = env.list(
 )
 REMIX_NUDITY_THRESHOLD = env.float("REMIX_NUDITY_THRESHOLD", default=0.45)
 # Hold every finished remix for a moderator's review, flagged or not.
+# The learned stage of prompt moderation (remix/moderation/classifier.py): a probability of abuse at or above
+# REFUSE refuses the request, at or above HOLD holds it for a moderator before it runs. Chosen on the development
+# sets by cross-validation (make moderation-report prints both sets' rates at these values).
+# Where the trained text classifier is kept (a file per training-data digest; made by `manage.py
+# remix_train_moderation`, or on first use). Several VAR_DIRs on one machine may share one.
+REMIX_MODERATION_MODEL_DIR = Path(
+    env.str("REMIX_MODERATION_MODEL_DIR", default="") or VAR_DIR / "models" / "moderation"
+)
+REMIX_TEXT_REFUSE_SCORE = env.float("REMIX_TEXT_REFUSE_SCORE", default=0.97)
+REMIX_TEXT_HOLD_SCORE = env.float("REMIX_TEXT_HOLD_SCORE", default=0.8)
 REMIX_HOLD_ALL_FOR_REVIEW = env.bool("REMIX_HOLD_ALL_FOR_REVIEW", default=False)
 # Seconds a worker's claim on a running job holds without progress before the sweeper recovers it.
 REMIX_JOB_LEASE_SECONDS = env.int("REMIX_JOB_LEASE_SECONDS", default=120)

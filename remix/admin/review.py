@@ -1,4 +1,5 @@
-"""Admin: the review queues. Remixes held by output moderation, and uploads hidden pending review.
+"""Admin: the review queues. Remix requests held by prompt moderation before they run, remixes held by output
+moderation, and uploads hidden pending review.
 
 Each queue lists only what waits for a decision, shows what the detector saw, and offers two actions
 (approve, or reject and delete) that call ``remix.review``; nothing is added or edited here.
@@ -72,14 +73,14 @@ class _ReviewQueueAdmin(admin.ModelAdmin):
 
 @admin.register(HeldRemix)
 class HeldRemixAdmin(_ReviewQueueAdmin):
-    list_display = ["id", "thumbnail", "prompt_start", "requester", "post_link", "detected", "finished_at"]
+    list_display = ["id", "stage", "thumbnail", "prompt_start", "requester", "post_link", "detected", "created_at"]
     list_display_links = ["id", "thumbnail"]
-    list_filter = ["finished_at"]
+    list_filter = ["created_at"]
     search_fields = ["prompt", "requester__username", "post__author__username"]
     list_select_related = ["requester", "post", "post__author", "result"]
-    ordering = ["finished_at", "id"]  # oldest first: a queue
+    ordering = ["created_at", "id"]  # oldest first: a queue
     actions = ["approve", "reject"]
-    fields = ("image", "prompt", "meme_text", "requester", "post_link", "detected", "moderation", "finished_at")
+    fields = ("stage", "image", "prompt", "meme_text", "requester", "post_link", "detected", "moderation", "created_at")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RemixJob]:
@@ -109,23 +110,44 @@ class HeldRemixAdmin(_ReviewQueueAdmin):
     def post_link(self, job: RemixJob) -> str:
         return format_html('<a href="/p/{}/">post {} by @{}</a>', job.post_id, job.post_id, job.post.author.username)
 
-    @admin.display(description="Detector")
+    @admin.display(description="Held")
+    def stage(self, job: RemixJob) -> str:
+        if review.held_before_running(job):
+            severe = (job.moderation or {}).get("category") == "minors"
+            return format_html("{}before it ran (request)", format_html("<strong>SEVERE</strong> · ") if severe else "")
+        return "after it ran (image)"
+
+    @admin.display(description="Why")
     def detected(self, job: RemixJob) -> str:
-        if job.moderation.get("hold_all") and not job.moderation.get("flagged"):
+        if review.held_before_running(job):
+            moderation = job.moderation or {}
+            score = moderation.get("score")
+            return format_html(
+                "{} · {} · {}{}",
+                moderation.get("layer") or "–",
+                moderation.get("category") or "no category",
+                moderation.get("reason") or "",
+                f" (score {float(score):.2f})" if score is not None else "",
+            )
+        reasons = job.moderation.get("reasons")
+        nothing_found = not reasons if reasons is not None else not job.moderation.get("flagged")
+        if job.moderation.get("hold_all") and nothing_found:
             return format_html("Every remix is held · {}", _labels(job.moderation))
+        if set(job.moderation.get("reasons") or []) - {"nudity"}:
+            return format_html("{} · {}", review._found(job.moderation), _labels(job.moderation))
         return _labels(job.moderation)
 
-    @admin.action(description="Approve: show the selected remixes", permissions=["review"])
+    @admin.action(description="Approve: run the selected requests, show the selected remixes", permissions=["review"])
     def approve(self, request: HttpRequest, queryset: QuerySet[RemixJob]) -> None:
         jobs = list(queryset)
         done = sum(review.held_remix_approve(job=job, moderator=_moderator(request)) for job in jobs)
-        self._report(request, done=done, total=len(jobs), verb="Approved", noun="remix(es)")
+        self._report(request, done=done, total=len(jobs), verb="Approved", noun="held job(s)")
 
-    @admin.action(description="Reject (delete) the selected remixes", permissions=["review"])
+    @admin.action(description="Reject the selected requests and remixes (remixes are deleted)", permissions=["review"])
     def reject(self, request: HttpRequest, queryset: QuerySet[RemixJob]) -> None:
         jobs = list(queryset)
         done = sum(review.held_remix_reject(job=job, moderator=_moderator(request)) for job in jobs)
-        self._report(request, done=done, total=len(jobs), verb="Rejected and deleted", noun="remix(es)")
+        self._report(request, done=done, total=len(jobs), verb="Rejected", noun="held job(s)")
 
 
 @admin.register(PostUnderReview)

@@ -1,4 +1,5 @@
-"""Admin: the prompt moderation rule sets, and a box to try a prompt against them.
+"""Admin: the prompt moderation rule sets and per-language lexicons, and a box to try a prompt against every
+layer (rules, public figures, classifier, names, language), showing the normalised text and which layer decided.
 
 Edits apply at once in every process (``remix.moderation.prompts`` rebuilds its compiled rules when
 their signature changes), and each one is written to the audit log with the admin who made it.
@@ -20,17 +21,29 @@ from socialapp.models import User
 
 from .. import audit
 from ..models import AuditEvent, ModerationRule
-from ..moderation import prompts
+from ..moderation import classifier, prompts
+from ..moderation.text import check_text
+
+LAYERS = {
+    "rules": "the rules and lexicons",
+    "public_figures": "the public-figure list",
+    "classifier": "the learned classifier",
+    "person_name": "the person-name detector",
+    "language": "the language check",
+}
 
 
 class ModerationRuleForm(forms.ModelForm):
     class Meta:
         model = ModerationRule
-        fields = ["category", "kind", "pattern", "note", "is_active"]
+        fields = ["category", "kind", "pattern", "language", "note", "is_active"]
         help_texts = {
             "pattern": "One or more words, matched as whole words after undoing case, accents, look-alike "
             "letters, leetspeak and spacing. A trailing * matches any ending (use it only where no innocent "
-            "word shares the stem: stab* would hit “stable”); a plain word also matches its plural in -s/-es.",
+            "word shares the stem: stab* would hit “stable”); a plain word also matches its plural in -s/-es. "
+            "A pattern in Chinese, Japanese, Korean or Thai is matched as a substring (those scripts have no spaces).",
+            "language": "The lexicon it belongs to (es, hi-Latn, …; blank: any). Every active rule applies to every "
+            "text whatever its language.",
         }
 
     def clean_pattern(self) -> str:
@@ -69,10 +82,10 @@ def _record(request: HttpRequest, rule: ModerationRule, change: str, fields: lis
 @admin.register(ModerationRule)
 class ModerationRuleAdmin(admin.ModelAdmin):
     form = ModerationRuleForm
-    list_display = ["pattern", "category", "kind", "is_active", "updated_at"]
+    list_display = ["pattern", "category", "kind", "language", "is_active", "updated_at"]
     list_display_links = ["pattern"]
     list_editable = ["is_active"]
-    list_filter = ["category", "kind", "is_active"]
+    list_filter = ["category", "kind", "language", "is_active"]
     search_fields = ["pattern", "note"]
     ordering = ["category", "kind", "pattern"]
     list_per_page = 200
@@ -115,7 +128,11 @@ class ModerationRuleAdmin(admin.ModelAdmin):
         }
         if text.strip():
             matcher = prompts.current_matcher()
-            verdict = matcher.check(text)
+            verdict = check_text(text, matcher=matcher)
+            scored = classifier.get().score(text)
+            context["probabilities"] = sorted(
+                ((label, f"{p:.2f}") for label, p in scored.probabilities.items()), key=lambda r: r[1], reverse=True
+            )[:4]
             rows = {(m.rule.category, m.rule.kind, m.rule.pattern, covered) for m, covered in matcher.explain(text)}
             context["verdict"] = verdict
             context["matches"] = [
@@ -129,4 +146,5 @@ class ModerationRuleAdmin(admin.ModelAdmin):
             ]
             if verdict.category:
                 context["category_label"] = ModerationRule.Category(verdict.category).label
+            context["layer_label"] = LAYERS.get(verdict.layer, verdict.layer)
         return TemplateResponse(request, "admin/remix/moderationrule/try_prompt.html", context)

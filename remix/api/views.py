@@ -91,8 +91,11 @@ class RemixCreateView(APIView):
     @extend_schema(
         request=s.RemixRequestSerializer,
         responses={202: s.RemixJobSerializer, **_errors(400, 401, 403, 404, 415, 429)},
-        description="Ask for an AI remix of a post. 400 `prompt_rejected` carries `category` (and `field`: prompt or "
-        "meme_text); 403 `remix_not_allowed` carries `reason`; 403 `account_too_new` (with `retry_after`) for an "
+        description="Ask for an AI remix of a post. 202 with the job: `queued`, or `held` when prompt moderation "
+        "cannot clear the request automatically (it does not run until a moderator approves it; a rejection notifies "
+        "the requester). 400 `prompt_rejected` carries `category` (sexual, minors, real_persons, violence, hate, "
+        "self_harm, harassment; and `field`: prompt or meme_text); 403 `remix_not_allowed` carries `reason`; "
+        "403 `account_too_new` (with `retry_after`) for an "
         "account younger than the site's minimum age, on others' posts; 429 `rate_limited` "
         "carries `limit` (hourly, user_daily, post_daily) and `retry_after`; 429 `queue_full` (with `retry_after`) "
         "when the site's queue is at its cap. A repeated `client_request_id` returns the first job.",

@@ -5,10 +5,8 @@ Matching is by whole words, never by substring: that is what keeps "Essex", "coc
 clear of "sex", "cock" and "rape". Obfuscation is undone by looking at the text several ways at
 once; each way may match a block rule, and every way must be innocent for the text to pass:
 
-- normalisation: NFKC (fullwidth and other compatibility letters), casefold, format characters
-  (zero-width spaces and joiners, soft hyphens: Unicode category Cf) and blank "letters" (Hangul
-  filler) removed, accents and other marks stripped (NFKD), look-alike Cyrillic, Greek and other
-  letters mapped to the Latin letter they imitate, and the swastika characters to the word;
+- normalisation (``normalize.py``): compatibility forms, emoji as words, Unicode's confusables (UTS #39)
+  mapped to the letters they imitate, case, invisible characters and accents;
 - leetspeak (``0→o 1→i/l 3→e 4→a 5→s 7→t 8→b 9→g @→a $→s !→i |→l/i +→t``), tried in words that
   also contain a letter or a leet symbol; pure numbers ("1488", "90") are kept as they are, and a
   word with digits is tried both decoded and as written;
@@ -36,7 +34,6 @@ import functools
 import itertools
 import re
 import threading
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -49,60 +46,12 @@ from socialapp.models import Post, User
 from .. import audit
 from ..jobs import PromptRejected
 from ..models import AuditEvent, ModerationRule, RemixJob
+from .normalize import has_unspaced_script, normalize
+from .text import REFUSE, SENTENCES, SEVERITY, TextVerdict, check_text
 
 Category = ModerationRule.Category
 
-# When a text matches rules of several categories, the verdict names the gravest.
-SEVERITY = [
-    Category.MINORS,
-    Category.SEXUAL,
-    Category.SELF_HARM,
-    Category.HATE,
-    Category.VIOLENCE,
-    Category.REAL_PERSONS,
-]
-
-# One sentence per category, for the person who typed the prompt: it names the category and never
-# echoes the matched word (that would teach the filter's vocabulary one refusal at a time).
-SENTENCES: dict[str, str] = {
-    Category.SEXUAL: "AI remixes can't be sexual or show nudity.",
-    Category.MINORS: "AI remixes can't sexualise children or make someone look like a child.",
-    Category.REAL_PERSONS: "AI remixes can't put real or famous people into a picture or swap faces.",
-    Category.VIOLENCE: "AI remixes can't show violence or gore.",
-    Category.HATE: "AI remixes can't include hate symbols or slurs.",
-    Category.SELF_HARM: (
-        "AI remixes can't show suicide or self-harm. If you are going through something hard, "
-        "please talk to someone you trust."
-    ),
-}
-
 # --- normalisation ------------------------------------------------------------------------------
-
-# Letters that look like Latin ones (after casefold, so lower case only). Not the whole Unicode
-# confusables table: the letters people actually use to dodge word filters.
-CONFUSABLES = str.maketrans(
-    {
-        # Cyrillic
-        "а": "a", "в": "b", "г": "r", "е": "e", "ё": "e", "і": "i", "ї": "i", "ј": "j",
-        "к": "k", "м": "m", "н": "h", "о": "o", "п": "n", "р": "p", "с": "c", "т": "t", "у": "y",
-        "х": "x", "ш": "w", "ъ": "b", "ь": "b", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "һ": "h",
-        "ӏ": "l", "ү": "y", "ҳ": "x", "ӧ": "o",
-        # Greek
-        "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "ζ": "z", "η": "n", "θ": "o", "ι": "i",
-        "κ": "k", "λ": "l", "μ": "u", "ν": "v", "ο": "o", "π": "n", "ρ": "p", "σ": "o", "ς": "s",
-        "τ": "t", "υ": "u", "φ": "f", "χ": "x", "ψ": "w", "ω": "w", "ϲ": "c", "ϳ": "j",
-        # Armenian and Cherokee look-alikes
-        "օ": "o", "ս": "u", "հ": "h", "ո": "n", "ց": "g", "ա": "w", "ꭰ": "d", "ꭼ": "m",
-        # Latin letters without a decomposition, and small capitals
-        "ø": "o", "đ": "d", "ð": "d", "ł": "l", "ı": "i", "ȷ": "j", "æ": "ae", "œ": "oe", "ħ": "h",
-        "ŧ": "t", "ƅ": "b", "ɑ": "a", "ɡ": "g", "ɩ": "i", "ɪ": "i", "ʀ": "r", "ʏ": "y", "ᴀ": "a",
-        "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ɢ": "g", "ʜ": "h", "ᴊ": "j", "ᴋ": "k", "ʟ": "l",
-        "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p", "ǫ": "q", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v",
-        "ᴡ": "w", "ᴢ": "z", "ß": "ss", "þ": "p",
-        # Symbols that are hate symbols in themselves become a word the rules can name.
-        "卐": " swastika ", "卍": " swastika ",
-    }
-)  # fmt: skip
 
 LEET: dict[str, tuple[str, ...]] = {
     "0": ("o",),
@@ -125,25 +74,12 @@ MASK = "?"  # how a masked letter is written inside a form (never a letter, neve
 
 # Pieces of text: runs of letters and digits ("atoms"), and between them the characters that join
 # them inside one whitespace-separated chunk (punctuation, leet symbols, masks).
-_ATOM = re.compile(r"[^\W_]+")
+# Vowel signs and other combining marks of Indic, Thai, Arabic and Hebrew script belong to their word (Python's
+# \w does not count them, which would cut "बर्फ़" into single letters).
+_ATOM = re.compile(r"[^\W_](?:[^\W_]|[\u0591-\u05c7\u064b-\u065f\u0670\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f])*")
 
 MAX_VARIANTS = 16  # per string: leet choices × stretch choices, beyond which only uniform choices are tried
 MAX_JOIN = 12  # the longest run of single characters or chunk pieces read as one word
-
-
-# Blank characters that Unicode counts as letters or symbols, not as spaces or format characters.
-_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-
-
-def normalize(text: str) -> str:
-    """Case, compatibility forms, invisible characters, accents and look-alike letters undone."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf" and ch not in _BLANKS)
-    # Accents and every other mark (variation selectors too, which have no combining class).
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Mn", "Me"))
-    text = text.translate(CONFUSABLES)
-    return unicodedata.normalize("NFKC", text)
 
 
 @dataclass(frozen=True)
@@ -311,6 +247,14 @@ class _Rule:
     kind: str
     pattern: str
     words: tuple[_Word, ...]
+    # For a pattern in a script written without spaces (Chinese, Japanese, Korean, Thai): the normalised
+    # pattern without spaces, matched as a substring of the normalised text without spaces.
+    substring: str = ""
+
+
+# Substring matches are reported in character positions of the text without spaces, offset by this so they
+# never overlap word matches (an allow rule covers a block match only in the same coordinates).
+SUBSTRING_BASE = 1_000_000
 
 
 def parse_pattern(pattern: str) -> tuple[tuple[_Word, ...], ...]:
@@ -341,6 +285,7 @@ class Matcher:
     """Compiled rules. Build with ``Matcher.compile``; ask with ``check``."""
 
     rules: list[_Rule] = field(default_factory=list)
+    _substrings: list[_Rule] = field(default_factory=list)
     _literal: dict[str, list[_Rule]] = field(default_factory=dict)
     _prefix: dict[str, list[_Rule]] = field(default_factory=dict)
     # Block rules by the first letter of their first word, for masked forms (which start with a letter).
@@ -354,12 +299,19 @@ class Matcher:
         prefix: dict[str, list[_Rule]] = defaultdict(list)
         block: dict[str, list[_Rule]] = defaultdict(list)
         for category, kind, pattern in rules:
+            if has_unspaced_script(pattern):
+                compact = "".join(normalize(pattern).split())
+                if compact:
+                    rule = _Rule(category, kind, pattern, (), compact)
+                    matcher.rules.append(rule)
+                    matcher._substrings.append(rule)
+                continue
             for words in parse_pattern(pattern):
                 rule = _Rule(category, kind, pattern, words)
                 matcher.rules.append(rule)
                 first = words[0]
                 (prefix if first.prefix else literal)[first.stem].append(rule)
-                if kind == ModerationRule.Kind.BLOCK:
+                if kind != ModerationRule.Kind.ALLOW:
                     block[first.stem[:1]].append(rule)
         matcher._literal, matcher._prefix, matcher._block_by_initial = dict(literal), dict(prefix), dict(block)
         return matcher
@@ -388,15 +340,22 @@ class Matcher:
         atoms, trailing = _atoms(normalized)
         lattice = _lattice(atoms, trailing)
         found: set[Match] = set()
+        if self._substrings and has_unspaced_script(normalized):
+            compact = "".join(normalized.split())
+            for rule in self._substrings:
+                at = compact.find(rule.substring)
+                while at >= 0:
+                    found.add(Match(rule, SUBSTRING_BASE + at, SUBSTRING_BASE + at + len(rule.substring)))
+                    at = compact.find(rule.substring, at + 1)
         for start, edges in lattice.items():
             for edge in edges:
                 for form in edge.forms:
                     for rule in self._first_word_candidates(form):
-                        if MASK in form and rule.kind != ModerationRule.Kind.BLOCK:
+                        if MASK in form and rule.kind == ModerationRule.Kind.ALLOW:
                             continue
                         if not rule.words[0].matches(form):
                             continue
-                        for end in self._rest(rule.words[1:], edge.end, lattice, allow_mask=rule.kind == "block"):
+                        for end in self._rest(rule.words[1:], edge.end, lattice, allow_mask=rule.kind != "allow"):
                             found.add(Match(rule, start, end))
         return sorted(found, key=lambda m: (m.start, m.end, m.rule.pattern))
 
@@ -419,23 +378,38 @@ class Matcher:
         return [
             (
                 m,
-                m.rule.kind == ModerationRule.Kind.BLOCK
+                m.rule.kind != ModerationRule.Kind.ALLOW
                 and any(a.rule.category == m.rule.category and a.start <= m.start and m.end <= a.end for a in allows),
             )
             for m in found
         ]
 
     def check(self, text: str) -> PromptVerdict:
-        """The verdict on one text: the gravest block match that no allow rule of its category covers."""
-        normalized = normalize(text)
+        """The verdict on one text: the gravest block match that no allow rule of its category covers (and,
+        where none, the gravest such hold match)."""
+        return self.check_normalized(normalize(text))
+
+    def check_normalized(self, normalized: str) -> PromptVerdict:
         explained = self._explain(self._matches(normalized))
-        blocking = [m for m, covered in explained if m.rule.kind == ModerationRule.Kind.BLOCK and not covered]
-        if not blocking:
-            return PromptVerdict(allowed=True, normalized=normalized)
+        live = [m for m, covered in explained if m.rule.kind != ModerationRule.Kind.ALLOW and not covered]
         rank: dict[str, int] = {str(category): n for n, category in enumerate(SEVERITY)}
-        worst = min(blocking, key=lambda m: (rank.get(m.rule.category, len(rank)), m.start))
+
+        def gravest(matches: list[Match]) -> Match:
+            return min(matches, key=lambda m: (rank.get(m.rule.category, len(rank)), m.start))
+
+        held = [m for m in live if m.rule.kind == ModerationRule.Kind.HOLD]
+        hold = gravest(held) if held else None
+        hold_fields = {"hold_category": hold.rule.category, "hold_matched": hold.rule.pattern} if hold else {}
+        blocking = [m for m in live if m.rule.kind == ModerationRule.Kind.BLOCK]
+        if not blocking:
+            return PromptVerdict(allowed=True, normalized=normalized, **hold_fields)
+        worst = gravest(blocking)
         return PromptVerdict(
-            allowed=False, category=worst.rule.category, matched=worst.rule.pattern, normalized=normalized
+            allowed=False,
+            category=worst.rule.category,
+            matched=worst.rule.pattern,
+            normalized=normalized,
+            **hold_fields,
         )
 
 
@@ -445,6 +419,10 @@ class PromptVerdict:
     category: str | None = None
     matched: str | None = None  # the pattern of the block rule that decided
     normalized: str = ""
+    # The gravest hold rule that matched (a hold rule never refuses on its own: text.check_text holds the request,
+    # or, when something else refuses it, names the graver of the two categories).
+    hold_category: str | None = None
+    hold_matched: str | None = None
 
     @property
     def sentence(self) -> str:
@@ -482,37 +460,48 @@ def current_matcher() -> Matcher:
 
 
 def check_prompt(text: str) -> PromptVerdict:
-    """The verdict of the active rule sets on ``text`` (a prompt or a meme text)."""
+    """The verdict of the active rule sets alone on ``text`` (a prompt or a meme text)."""
     return current_matcher().check(text)
 
 
-def moderate_request(*, prompt: str, meme_text: str, requester: User, post: Post) -> PromptVerdict:
-    """Check a remix request's prompt, then its meme text, against the active rules.
+def moderate_request(*, prompt: str, meme_text: str, requester: User, post: Post) -> TextVerdict:
+    """Check a remix request's prompt, then its meme text, through every layer (``text.check_text``).
 
-    Returns the prompt's (allowing) verdict; the caller records ``PROMPT_ALLOWED`` once the job
-    exists (``record_prompt_allowed``). A refusal is recorded here (``PROMPT_REJECTED``: category,
-    rule, the text) and raised as ``PromptRejected`` with the category's sentence and the field.
+    A refusal is recorded here (``PROMPT_REJECTED``: category, layer, what matched, the text; minors flagged
+    severe) and raised as ``PromptRejected`` with the category's sentence and the field. Otherwise returns the
+    verdict that decides the job: ``allow``, or ``hold`` (the job is created held, and does not run until a
+    moderator approves it; the caller records ``PROMPT_HELD`` with the job). An allowed job is recorded by
+    ``record_prompt_allowed``.
     """
-    matcher = current_matcher()
-    verdict = matcher.check(prompt)
+    verdict = check_text(prompt)
     checked = [("prompt", verdict)]
     if meme_text:
         # The two lines of a meme ("top|bottom") are read as one text: a phrase may span them.
-        checked.append(("meme_text", matcher.check(meme_text.replace("|", " "))))
+        checked.append(("meme_text", check_text(meme_text.replace("|", " "))))
     for field_name, outcome in checked:
-        if outcome.allowed:
+        if outcome.decision != REFUSE:
             continue
         category = outcome.category or ""
         audit.record(
             AuditEvent.Action.PROMPT_REJECTED,
-            summary=f"{field_name.replace('_', ' ')} rejected ({category}) by rule '{outcome.matched}'",
+            summary=f"{field_name.replace('_', ' ')} rejected ({category}) by {outcome.layer}"
+            + (f" '{outcome.matched}'" if outcome.matched else ""),
             actor=requester,
             subject=post.author,
             post=post,
             category=category,
-            detail={"field": field_name, "rule": outcome.matched, "prompt": prompt, "meme_text": meme_text},
+            detail={
+                "field": field_name,
+                **outcome.as_dict(),
+                "rule": outcome.matched,
+                "prompt": prompt,
+                "meme_text": meme_text,
+            },
         )
         raise PromptRejected(category, outcome.sentence, field=field_name)
+    for field_name, outcome in checked:
+        if outcome.held:
+            return TextVerdict(**{**outcome.__dict__, "reason": f"{field_name.replace('_', ' ')}: {outcome.reason}"})
     return verdict
 
 
@@ -526,4 +515,18 @@ def record_prompt_allowed(*, job: RemixJob, requester: User, post: Post) -> None
         post=post,
         job=job,
         detail={"prompt": job.prompt, "meme_text": job.meme_text},
+    )
+
+
+def record_prompt_held(*, job: RemixJob, requester: User, post: Post, verdict: TextVerdict) -> None:
+    """The audit record of a request held before it runs (minors: severe)."""
+    audit.record(
+        AuditEvent.Action.PROMPT_HELD,
+        summary=f"remix job {job.pk} held for review before it runs ({verdict.layer}: {verdict.reason})"[:300],
+        actor=requester,
+        subject=post.author,
+        post=post,
+        job=job,
+        category=verdict.category or "",
+        detail={**verdict.as_dict(), "prompt": job.prompt, "meme_text": job.meme_text},
     )

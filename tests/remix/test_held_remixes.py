@@ -197,19 +197,21 @@ def test_the_admin_queue_and_its_actions(
         assert RemixResult.objects.get(job=job).image.url in listing
     assert RemixResult.objects.get(job=passed).image.url not in listing
     assert "add fireworks" in listing and "Every remix is held" in listing
-    assert "Approve: show the selected remixes" in listing and "delete_selected" not in listing
+    assert (
+        "Approve: run the selected requests, show the selected remixes" in listing and "delete_selected" not in listing
+    )
     assert client.get("/admin/remix/heldremix/add/").status_code == 403
     detail = client.get(f"/admin/remix/heldremix/{kept.pk}/change/").content.decode()
     assert RemixResult.objects.get(job=kept).image.url in detail and 'name="prompt"' not in detail
 
     response = client.post("/admin/remix/heldremix/", {"action": "approve", "_selected_action": [kept.pk]}, follow=True)
-    assert "Approved 1 remix(es)." in response.content.decode()
+    assert "Approved 1 held job(s)." in response.content.decode()
     dropped_file = media_root / RemixResult.objects.get(job=dropped).image.name
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             "/admin/remix/heldremix/", {"action": "reject", "_selected_action": [dropped.pk]}, follow=True
         )
-    assert "Rejected and deleted 1 remix(es)." in response.content.decode()
+    assert "Rejected 1 held job(s)." in response.content.decode()
     assert RemixJob.objects.get(pk=kept.pk).status == "succeeded"
     assert RemixJob.objects.get(pk=dropped.pk).status == "rejected"
     assert not dropped_file.exists() and dropped_file not in media_files(media_root)
