@@ -364,6 +364,10 @@ REMIX_MODERATION_MODEL_DIR = Path(
 )
 REMIX_TEXT_REFUSE_SCORE = env.float("REMIX_TEXT_REFUSE_SCORE", default=0.97)
 REMIX_TEXT_HOLD_SCORE = env.float("REMIX_TEXT_HOLD_SCORE", default=0.8)
+# Meme text is published as it is, in large letters over the subject's photo, and a caption's abuse lives in few
+# words: it is held from a lower score (on the development sets, 0.6 stops 83% of abusive captions and holds 6% of
+# harmless ones, against 75% and 4% at 0.8).
+REMIX_MEME_HOLD_SCORE = env.float("REMIX_MEME_HOLD_SCORE", default=0.6)
 REMIX_HOLD_ALL_FOR_REVIEW = env.bool("REMIX_HOLD_ALL_FOR_REVIEW", default=False)
 # Seconds a worker's claim on a running job holds without progress before the sweeper recovers it.
 REMIX_JOB_LEASE_SECONDS = env.int("REMIX_JOB_LEASE_SECONDS", default=120)

@@ -253,12 +253,15 @@ class TextClassifier:
         words = dict(self.model.features.transformer_list)["words"]
         return {w for w in words.vocabulary_ if " " not in w}
 
-    def score_normalized(self, normalized: str, meanings: str = "", *, original: str | None = None) -> Score:
+    def score_normalized(
+        self, normalized: str, meanings: str = "", *, original: str | None = None, fast_only: bool = False
+    ) -> Score:
         """The score of a normalised text. ``meanings``: the curated meanings of the original's emoji;
-        ``original``: the text as typed, for the sentence encoder (default: the normalised text)."""
+        ``original``: the text as typed, for the sentence encoder (default: the normalised text); ``fast_only``:
+        the n-gram model alone (another layer has decided already)."""
         row = self.model.features.transform([features_text(normalized, meanings)])
         score, encoded = _probability(self.model.fast, row), False
-        if FAST_CLEAR <= score <= FAST_SURE:
+        if not fast_only and FAST_CLEAR <= score <= FAST_SURE:
             vector = encode([original if original is not None else normalized])
             score, encoded = _probability(self.model.full, _joined(row, vector)), True
         category = str(self.model.category.predict(row)[0])

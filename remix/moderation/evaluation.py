@@ -62,7 +62,7 @@ def judge(
     for example in examples:
         text = example.text.replace("|", " ") if example.field == "meme_text" else example.text
         started = time.perf_counter()
-        verdict = check_text(text, matcher=matcher, model=model)
+        verdict = check_text(text, field=example.field, matcher=matcher, model=model)
         outcomes.append(Outcome(example, verdict, (time.perf_counter() - started) * 1000))
     return outcomes
 

@@ -477,7 +477,7 @@ def moderate_request(*, prompt: str, meme_text: str, requester: User, post: Post
     checked = [("prompt", verdict)]
     if meme_text:
         # The two lines of a meme ("top|bottom") are read as one text: a phrase may span them.
-        checked.append(("meme_text", check_text(meme_text.replace("|", " "))))
+        checked.append(("meme_text", check_text(meme_text.replace("|", " "), field="meme_text")))
     for field_name, outcome in checked:
         if outcome.decision != REFUSE:
             continue

@@ -101,17 +101,24 @@ def _known_words(model: classifier.TextClassifier) -> frozenset[str]:
     return _known[model.digest]
 
 
-def check_text(text: str, *, matcher=None, model: classifier.TextClassifier | None = None) -> TextVerdict:
-    """Every layer's verdict on one text. ``matcher`` (a ``prompts.Matcher``) defaults to the active rules and
-    ``model`` to the classifier trained on the current development sets (evaluation passes others)."""
+def check_text(
+    text: str, *, field: str = "prompt", matcher=None, model: classifier.TextClassifier | None = None
+) -> TextVerdict:
+    """Every layer's verdict on one text. ``field``: ``prompt`` or ``meme_text`` (a meme's caption is held from
+    ``REMIX_MEME_HOLD_SCORE``). ``matcher`` (a ``prompts.Matcher``) defaults to the active rules and ``model`` to
+    the classifier trained on the current development sets (evaluation passes others)."""
     from .prompts import current_matcher
 
     normalized = normalize(text)
     rules = (matcher or current_matcher()).check_normalized(normalized)
     figure = people.figures_matcher().check_normalized(normalized)
     model = model or classifier.get()
-    scored = model.score_normalized(normalized, emoji_meanings(text), original=text)
-    refuse_at, hold_at = settings.REMIX_TEXT_REFUSE_SCORE, settings.REMIX_TEXT_HOLD_SCORE
+    # When a rule or the list already refuses, the classifier's fast model is asked only whether it sees a graver
+    # category; the sentence encoder is spent on texts no cheaper layer has settled.
+    settled = not rules.allowed or not figure.allowed
+    scored = model.score_normalized(normalized, emoji_meanings(text), original=text, fast_only=settled)
+    refuse_at = settings.REMIX_TEXT_REFUSE_SCORE
+    hold_at = settings.REMIX_MEME_HOLD_SCORE if field == "meme_text" else settings.REMIX_TEXT_HOLD_SCORE
 
     refusals: list[tuple[str, str, str | None]] = []
     if not rules.allowed:
