@@ -35,6 +35,7 @@ CSV_COLUMNS: list[tuple[str, Any]] = [
     ("job_ref", lambda e: e.job_ref),
     ("comment_ref", lambda e: e.comment_ref),
     ("category", lambda e: e.category),
+    ("severe", lambda e: "yes" if e.severe else ""),
     ("summary", lambda e: e.summary),
     ("detail", lambda e: json.dumps(e.detail, sort_keys=True, ensure_ascii=False)),
 ]
@@ -71,8 +72,8 @@ def csv_response(events: QuerySet[AuditEvent]) -> StreamingHttpResponse:
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "action", "actor_name", "subject_name", "category", "summary", "refs"]
-    list_filter = ["action", "category", ("created_at", admin.DateFieldListFilter)]
+    list_display = ["created_at", "action", "actor_name", "subject_name", "category", "severe", "summary", "refs"]
+    list_filter = ["severe", "action", "category", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["summary", "actor_name", "subject_name"]
     date_hierarchy = "created_at"
     actions = ["export_csv"]
@@ -88,6 +89,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         "job_ref",
         "comment_ref",
         "category",
+        "severe",
         "summary",
         "detail",
     ]

@@ -39,7 +39,7 @@ from .normalize import emoji_meanings, normalize
 
 logger = logging.getLogger(__name__)
 
-VERSION = "4"
+VERSION = "5"
 DATA_DIR = Path(__file__).with_name("data")
 DEV_DIR = DATA_DIR / "dev"
 CORPUS = Path(__file__).with_name("prompt_corpus.json")

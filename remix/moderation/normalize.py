@@ -200,7 +200,10 @@ def numbers_as_digits(text: str) -> str:
     return _NUMBER_BEFORE_AGE.sub(lambda m: f"{_NUMBER_WORDS[m.group(1)]}{m.group(2)}", text)
 
 
-_KEEPS_MARKS = re.compile(r"[\u0590-\u08ff\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\ua8e0-\ua8ff]")
+# Scripts whose combining marks are letters of the word: Indic vowel signs, Thai and Lao, Myanmar, Khmer, and the
+# (han)dakuten of Japanese kana (バカ is not ハカ). Hebrew points and Arabic harakat are optional and go, which also
+# folds أ/إ/آ into ا as people type them.
+_KEEPS_MARKS = re.compile(r"[\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\ua8e0-\ua8ff\u3040-\u30ff]")
 
 
 def _strip_marks(text: str) -> str:
@@ -222,10 +225,11 @@ def normalize(text: str) -> str:
     text = emoji_to_words(text)
     text = text.casefold()
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf" and ch not in _BLANKS)
-    # Accents and other marks on Latin, Greek and Cyrillic letters (and stray ones: "n̷u̷d̷e̷"); the vowel signs of
-    # Devanagari, Arabic and Thai are letters of their words and stay.
+    # Accents and other marks on Latin, Greek, Cyrillic and Arabic letters (and stray ones: "n̷u̷d̷e̷"); the vowel
+    # signs of Devanagari and Thai and the dakuten of kana are letters of their words and stay.
     text = _strip_marks(unicodedata.normalize("NFKD", text))
-    text = text.translate(LOWER_LOOKALIKES)
+    # Once more, for letters the marks hid (إ is ا with a hamza), then the lower-case look-alikes.
+    text = text.translate(uts39_table()).casefold().translate(LOWER_LOOKALIKES)
     text = unicodedata.normalize("NFKC", text)
     return numbers_as_digits(text)
 

@@ -41,6 +41,8 @@ SENTENCES: dict[str, str] = {
     "harassment": "AI remixes can't humiliate, threaten or defame the person in the picture.",
 }
 HELD_SENTENCE = "A moderator will look at this request before it runs."
+# Texts with fewer letters than this are not given to the classifier (the rules still read them).
+MIN_LETTERS = 3
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,11 @@ def check_text(
     # When a rule or the list already refuses, the classifier's fast model is asked only whether it sees a graver
     # category; the sentence encoder is spent on texts no cheaper layer has settled.
     settled = not rules.allowed or not figure.allowed
-    scored = model.score_normalized(normalized, emoji_meanings(text), original=text, fast_only=settled)
+    if sum(ch.isalpha() for ch in normalized) < MIN_LETTERS:
+        # "x", "ok": too short to mean anything, and the sentence encoder reads noise into it.
+        scored = classifier.Score(0.0, "", {classifier.BENIGN: 1.0})
+    else:
+        scored = model.score_normalized(normalized, emoji_meanings(text), original=text, fast_only=settled)
     refuse_at = settings.REMIX_TEXT_REFUSE_SCORE
     hold_at = settings.REMIX_MEME_HOLD_SCORE if field == "meme_text" else settings.REMIX_TEXT_HOLD_SCORE
 

@@ -140,7 +140,7 @@ def test_export_selected_as_csv(events: list[AuditEvent]) -> None:
     assert rows[0] == [name for name, _ in CSV_COLUMNS]
     assert rows[0] == [
         "id", "created_at", "action", "action_label", "actor_ref", "actor_name", "subject_ref", "subject_name",
-        "post_ref", "job_ref", "comment_ref", "category", "summary", "detail",
+        "post_ref", "job_ref", "comment_ref", "category", "severe", "summary", "detail",
     ]  # fmt: skip
     assert [row[0] for row in rows[1:]] == [str(events[1].pk), str(events[0].pk)]  # newest first
     takedown = dict(zip(rows[0], rows[1], strict=True))
