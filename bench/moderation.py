@@ -4,9 +4,9 @@
 
 A throwaway VAR_DIR (SQLite, migrated: the default rules and every lexicon), the classifier trained on the
 development sets (its training is timed apart), then ``text.check_text`` on a seeded sample of the development and
-held-out texts, ``--passes`` times after one warm-up pass. Prints the median and p95 per check, the share of it spent on the rules'
-signature query (one small query per call, so an admin's edit applies at once), and each layer's own median. A
-benchmark, not a test: the machine's noise is in the figures; compare medians taken in one run.
+held-out texts, ``--passes`` times after one warm-up pass. Prints the median and p95 per check, the share of it
+spent on the rules' signature query (one small query per call, so an admin's edit applies at once), and each layer's
+own median. A benchmark, not a test: the machine's noise is in the figures; compare medians taken in one run.
 """
 
 from __future__ import annotations
