@@ -10,11 +10,11 @@ Scunthorpe traps. A benign row's category is the one whose rules it sits near ("
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .evaluation import shown
 from .prompts import Matcher, PromptVerdict, current_matcher
 
 CORPUS_PATH = Path(__file__).with_name("prompt_corpus.json")
@@ -116,8 +116,7 @@ def _row(name: str, tally: Tally) -> str:
 
 def _shown(text: str) -> str:
     """The prompt quoted, invisible characters spelled out (a zero-width space would vanish in a terminal)."""
-    shown = "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cf", "Cc", "Zl", "Zp") else ch for ch in text)
-    return f'"{shown}"'
+    return f'"{shown(text)}"'
 
 
 def load_corpus(path: Path | str | None = None) -> list[dict[str, Any]]:

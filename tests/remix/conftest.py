@@ -39,3 +39,17 @@ def remixable_post(creator: User) -> Post:
 @pytest.fixture
 def viewer_api(viewer: User) -> APIClient:
     return client_for(viewer)
+
+
+@pytest.fixture
+def rule_sets(db: None) -> None:
+    """The seeded default rules and every lexicon (a transactional test elsewhere may have flushed the migrated
+    rows, so they are put back from the modules the migrations read)."""
+    from remix.models import ModerationRule
+    from remix.moderation import lexicon
+    from remix.moderation.default_rules import default_rules
+
+    ModerationRule.objects.bulk_create(
+        [ModerationRule(category=c, kind=k, pattern=p, note=n) for c, k, p, n in default_rules()], ignore_conflicts=True
+    )
+    lexicon.load(ModerationRule)

@@ -19,18 +19,6 @@ from socialapp.models import Notification, Post, User
 from tests.conftest import client_for, wait_for
 from tests.factories import UserFactory
 
-
-@pytest.fixture
-def rule_sets(db: None) -> None:
-    """The seeded rules and every lexicon (a transactional test elsewhere may have flushed the migrated rows)."""
-    from remix.moderation.default_rules import default_rules
-
-    ModerationRule.objects.bulk_create(
-        [ModerationRule(category=c, kind=k, pattern=p, note=n) for c, k, p, n in default_rules()], ignore_conflicts=True
-    )
-    lexicon.load(ModerationRule)
-
-
 # --- normalisation ---------------------------------------------------------------------------------------------
 
 

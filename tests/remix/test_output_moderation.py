@@ -8,25 +8,12 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from remix import review, worker
-from remix.models import ModerationRule
-from remix.moderation import lexicon
 from tests.remix.test_face_identity import restyle, swap_face
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
-
-
-@pytest.fixture
-def rule_sets(db: None) -> None:
-    from remix.moderation.default_rules import default_rules
-
-    ModerationRule.objects.bulk_create(
-        [ModerationRule(category=c, kind=k, pattern=p, note=n) for c, k, p, n in default_rules()], ignore_conflicts=True
-    )
-    lexicon.load(ModerationRule)
 
 
 def _astronaut() -> np.ndarray:
